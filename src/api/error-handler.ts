@@ -1,0 +1,35 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { statusForCode } from '../errors/error-codes.js';
+import { FerryError, isFerryError } from '../errors/ferry-error.js';
+
+/**
+ * The one place where error codes become HTTP statuses. Fastify's own client errors
+ * (bad JSON, wrong content type, body too large, schema failures) stay 4xx with
+ * code `request.*`; anything unexpected is a 500 whose details go to the log only.
+ */
+export const errorHandler = fp(async (app: FastifyInstance) => {
+  app.setErrorHandler((err: FastifyError | FerryError, request: FastifyRequest, reply: FastifyReply) => {
+    if (isFerryError(err)) {
+      const status = statusForCode(err.code);
+      if (status >= 500) request.log.error({ code: err.code, msg: err.message }, 'request failed');
+      return reply.code(status).send({ error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}), ...(err.details ? { details: err.details } : {}) } });
+    }
+    const status = (err as FastifyError).statusCode;
+    if (status && status >= 400 && status < 500) {
+      const code = status === 413 ? 'request.too_large' : 'request.invalid';
+      return reply.code(status).send({ error: { code, message: clientMessage(err as FastifyError) } });
+    }
+    request.log.error({ err }, 'unexpected error');
+    return reply.code(500).send({ error: { code: 'internal', message: 'internal error; see the server log' } });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: { code: 'route.not_found', message: `no route ${request.method} ${request.url.split('?')[0].slice(0, 200)}` } });
+  });
+});
+
+function clientMessage(err: FastifyError): string {
+  if (err.validation) return `invalid request: ${err.message}`;
+  return err.message;
+}

@@ -1,0 +1,20 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { AppServices } from '../app-services.js';
+import { errorResponses } from '../schemas.js';
+
+const OpenAIModel = Type.Object({
+  id: Type.String(),
+  object: Type.Literal('model'),
+  created: Type.Integer(),
+  owned_by: Type.String(),
+});
+
+/** `/v1/models` in OpenAI's shape, so OpenAI clients can enumerate what this box serves. */
+export async function openaiRoutes(app: FastifyInstance, { services }: { services: AppServices }): Promise<void> {
+  app.get(
+    '/v1/models',
+    { schema: { response: { 200: Type.Object({ object: Type.Literal('list'), data: Type.Array(OpenAIModel) }), ...errorResponses } } },
+    async () => ({ object: 'list' as const, data: await services.models.listOpenAI() }),
+  );
+}

@@ -1,0 +1,30 @@
+import { Command, CommanderError } from 'commander';
+import { FerryContext } from '../app/create-context.js';
+import { loadConfig } from '../config/load-config.js';
+import { registerModelCommands } from './commands/model-command.js';
+import { registerServeCommands } from './commands/serve-command.js';
+import { reportError } from './output.js';
+
+/** `ferry`: every command builds one context lazily so `--help` needs no config or Redis. */
+export async function main(argv: string[]): Promise<number> {
+  let ctx: FerryContext | undefined;
+  const getContext = async () => (ctx ??= new FerryContext(loadConfig()));
+  const program = new Command('ferry')
+    .description('Ferry: the model-weights registry and pull service')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+  registerModelCommands(program, getContext);
+  registerServeCommands(program, getContext);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    return reportError(err);
+  } finally {
+    if (ctx) await ctx.close();
+  }
+}
+
+const code = await main(process.argv.slice(2));
+if (code !== 0 || !process.exitCode) process.exitCode = code;

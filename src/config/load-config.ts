@@ -1,0 +1,166 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { parse as parseToml } from 'smol-toml';
+import { FerryError } from '../errors/ferry-error.js';
+
+/** The keys `config.toml` may hold. Unknown keys are an error: a typo should not pass silently. */
+const ConfigFileSchema = Type.Object(
+  {
+    registry_dir: Type.Optional(Type.String({ minLength: 1 })),
+    model_root: Type.Optional(Type.String({ minLength: 1 })),
+    pull_root: Type.Optional(Type.String({ minLength: 1 })),
+    slots_dir: Type.Optional(Type.String({ minLength: 1 })),
+    redis_url: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+    port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+    host: Type.Optional(Type.String({ minLength: 1 })),
+    hf_endpoint: Type.Optional(Type.String({ pattern: '^https?://' })),
+    hf_token: Type.Optional(Type.String()),
+    flm_bin: Type.Optional(Type.String({ minLength: 1 })),
+    flm_model_path: Type.Optional(Type.String({ minLength: 1 })),
+    queue_prefix: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9{}_.-]+$' })),
+    worker_concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+    /** Seconds without a byte before a download is aborted and resumed. */
+    stall_timeout_s: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    /** Free space kept beyond a pull's remaining bytes. */
+    disk_margin_bytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    registries: Type.Optional(
+      Type.Record(
+        Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }),
+        Type.Object(
+          { url: Type.String({ pattern: '^(file|nfs)://' }), mount_point: Type.Optional(Type.String()) },
+          { additionalProperties: false },
+        ),
+      ),
+    ),
+    archive_max_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
+    archive_max_entries: Type.Optional(Type.Integer({ minimum: 1 })),
+    backends: Type.Optional(
+      Type.Record(
+        Type.String(),
+        Type.Object(
+          {
+            command: Type.String({ minLength: 1 }),
+            health_url: Type.Optional(Type.String()),
+            ready_timeout_s: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type ConfigFile = Static<typeof ConfigFileSchema>;
+
+export interface FerryConfig {
+  home: string;
+  configFile: string;
+  registryDir: string;
+  modelRoot: string;
+  pullRoot: string;
+  slotsDir: string;
+  /** Undefined: discover (127.0.0.1:6379, else start redis-server). */
+  redisUrl?: string;
+  port: number;
+  host: string;
+  hfEndpoint: string;
+  /** Read by workers only; never logged, queued or returned. */
+  hfToken?: string;
+  flmBin: string;
+  flmModelPath?: string;
+  queuePrefix: string;
+  workerConcurrency: number;
+  stallTimeoutS: number;
+  diskMarginBytes: number;
+  registries: Record<string, { url: string; mount_point?: string }>;
+  archiveMaxBytes: number;
+  archiveMaxEntries: number;
+  backends: Record<string, { command: string; health_url?: string; ready_timeout_s?: number }>;
+}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Loads FERRY_HOME/config.toml (optional) and applies environment overrides.
+ * A malformed file or a bad key is a `config.invalid` error naming the key.
+ */
+export function loadConfig(env: Env = process.env): FerryConfig {
+  const home = resolve(env.FERRY_HOME || join(homedir(), '.local', 'share', 'ferry'));
+  const configFile = join(home, 'config.toml');
+  const file = readConfigFile(configFile);
+  const abs = (key: keyof ConfigFile, value: string | undefined, fallback: string): string => {
+    if (value === undefined) return fallback;
+    if (!isAbsolute(value)) {
+      throw new FerryError('config.invalid', `${configFile}: "${key}" must be an absolute path, got "${value}"`);
+    }
+    return value;
+  };
+  const modelRoot = abs('model_root', file.model_root, join(home, 'models'));
+  const port = env.PORT !== undefined ? parsePort(env.PORT) : file.port ?? 8080;
+  return {
+    home,
+    configFile,
+    registryDir: abs('registry_dir', file.registry_dir, join(home, 'registry')),
+    modelRoot,
+    pullRoot: abs('pull_root', file.pull_root, join(modelRoot, 'local')),
+    slotsDir: abs('slots_dir', file.slots_dir, join(home, 'slots')),
+    redisUrl: env.REDIS_URL || file.redis_url,
+    port,
+    host: env.HOST || file.host || '127.0.0.1',
+    hfEndpoint: (env.HF_ENDPOINT || file.hf_endpoint || 'https://huggingface.co').replace(/\/+$/, ''),
+    hfToken: env.HF_TOKEN || file.hf_token || readHfTokenFile(env),
+    flmBin: file.flm_bin ?? 'flm',
+    flmModelPath: file.flm_model_path,
+    queuePrefix: env.FERRY_QUEUE_PREFIX || file.queue_prefix || '{ferry}',
+    workerConcurrency: file.worker_concurrency ?? 2,
+    stallTimeoutS: file.stall_timeout_s ?? 30,
+    diskMarginBytes: file.disk_margin_bytes ?? 256 * 1024 * 1024,
+    registries: file.registries ?? {},
+    archiveMaxBytes: file.archive_max_bytes ?? 512 * 1024 ** 3,
+    archiveMaxEntries: file.archive_max_entries ?? 10_000,
+    backends: file.backends ?? {},
+  };
+}
+
+function readConfigFile(path: string): ConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new FerryError('config.invalid', `cannot read ${path}: ${(err as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = parseToml(text);
+  } catch (err) {
+    throw new FerryError('config.invalid', `${path}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const first = Value.Errors(ConfigFileSchema, data).First();
+  if (first) {
+    const key = first.path.replace(/^\//, '').replace(/\//g, '.') || '(top level)';
+    throw new FerryError('config.invalid', `${path}: key "${key}": ${first.message.toLowerCase()}`);
+  }
+  return data as ConfigFile;
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new FerryError('config.invalid', `PORT must be an integer 0-65535, got "${value}"`);
+  }
+  return port;
+}
+
+/** The Hub's clients keep a login token in $HF_HOME/token; honour it the same way. */
+function readHfTokenFile(env: Env): string | undefined {
+  const hfHome = env.HF_HOME || join(homedir(), '.cache', 'huggingface');
+  try {
+    return readFileSync(join(hfHome, 'token'), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}

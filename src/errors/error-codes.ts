@@ -1,0 +1,57 @@
+/**
+ * The one catalogue of Ferry's error codes and the HTTP status each maps to.
+ * Stores, sources and services throw FerryError with one of these codes and know
+ * nothing of HTTP; the API's error handler is the only place that reads `status`.
+ */
+export const ERROR_CODES = {
+  'model.invalid_id': 400,
+  'model.not_found': 404,
+  'model.exists': 409,
+  'model.in_use': 409,
+  'model.invalid_path': 400,
+  'model.invalid_source': 422,
+  'model.insufficient_disk': 507,
+  'model.pull_job_not_found': 404,
+  'model.corrupt': 409,
+  'registry.corrupt': 500,
+  'registry.locked': 503,
+  'registry.io': 500,
+  'config.invalid': 500,
+  'request.invalid': 400,
+  'request.too_large': 413,
+  'route.not_found': 404,
+  'redis.unavailable': 503,
+  'source.not_found': 404,
+  'source.gated': 403,
+  'source.unauthorized': 401,
+  'source.rate_limited': 429,
+  'source.unavailable': 502,
+  'source.bad_response': 502,
+  'source.flm_unavailable': 503,
+  'source.flm_failed': 502,
+  'pull.checksum_mismatch': 502,
+  'pull.size_mismatch': 502,
+  'pull.cancelled': 409,
+  'pull.disk_full': 507,
+  'pull.failed': 500,
+  'slot.not_found': 404,
+  'slot.invalid': 400,
+  'slot.invalid_transition': 409,
+  'slot.unservable': 422,
+  'slot.backend_failed': 502,
+  'bento.invalid_name': 400,
+  'bento.not_found': 404,
+  'bento.exists': 409,
+  'bento.unsafe_archive': 400,
+  'bento.archive_too_large': 413,
+  'bento.checksum_mismatch': 422,
+  'registry.not_found': 404,
+  'registry.mount_failed': 502,
+  'internal': 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function statusForCode(code: string): number {
+  return (ERROR_CODES as Record<string, number>)[code] ?? 500;
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Two cores here: more parallel files only make timing-sensitive tests (stalls, kills) flaky.
+    maxWorkers: 2,
+    pool: 'forks',
+  },
+});
