@@ -1,8 +1,12 @@
+import type { BentoService } from '../services/bento-service.js';
 import type { HealthService } from '../services/health-service.js';
 import type { ModelService } from '../services/model-service.js';
+import type { PullService } from '../services/pull-service.js';
 
 /** What the routes may call. Routes never reach past these into files or Redis. */
 export interface AppServices {
   models: ModelService;
   health: HealthService;
+  bento: BentoService;
+  pulls: PullService;
 }

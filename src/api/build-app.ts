@@ -4,14 +4,20 @@ import type { AppServices } from './app-services.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { modelRoutes } from './routes/model-routes.js';
 import { openaiRoutes } from './routes/openai-routes.js';
+import { pullRoutes } from './routes/pull-routes.js';
+import { registerQueueDashboard } from './queue-dashboard.js';
+import type { Queue } from 'bullmq';
+import { registryRoutes } from './routes/registry-routes.js';
 
 export interface BuildAppOptions {
   services: AppServices;
   logger?: boolean | object;
+  /** Queues shown by the dashboard at /admin/queues; none: no dashboard. */
+  dashboardQueues?: Queue[];
 }
 
 /** The HTTP API. Built once per process; tests drive it with `app.inject()` or a real listen. */
-export async function buildApp({ services, logger = false }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp({ services, logger = false, dashboardQueues }: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger,
     // JSON bodies here are small coordinate objects; archives have their own streamed route.
@@ -23,5 +29,8 @@ export async function buildApp({ services, logger = false }: BuildAppOptions): P
   await app.register(healthRoutes, { services });
   await app.register(modelRoutes, { services });
   await app.register(openaiRoutes, { services });
+  await app.register(pullRoutes, { services });
+  if (dashboardQueues?.length) await registerQueueDashboard(app, dashboardQueues);
+  await app.register(registryRoutes, { services });
   return app;
 }

@@ -1,7 +1,11 @@
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import type { AppServices } from '../api/app-services.js';
+import type { PullQueue } from '../queue/pull-queue.js';
+import type { PullService } from '../services/pull-service.js';
 import type { FerryConfig } from '../config/load-config.js';
 import { RegistryStore } from '../registry/registry-store.js';
+import { BentoService } from '../services/bento-service.js';
 import { HealthService } from '../services/health-service.js';
 import { ModelService } from '../services/model-service.js';
 
@@ -12,19 +16,35 @@ import { ModelService } from '../services/model-service.js';
 export class FerryContext {
   readonly registry: RegistryStore;
   readonly models: ModelService;
+  readonly bento: BentoService;
   private redisClient?: Redis;
+  private pullService?: PullService;
+  private pullQueue?: PullQueue;
   private readonly closers: Array<() => Promise<void>> = [];
 
   constructor(readonly config: FerryConfig) {
     this.registry = new RegistryStore(config.registryDir);
-    this.models = new ModelService({ registry: this.registry, modelRoot: config.modelRoot, pullRoot: config.pullRoot });
+    this.bento = new BentoService({
+      registries: config.registries,
+      home: config.home,
+      mountBin: config.mountBin,
+      limits: { maxBytes: config.archiveMaxBytes, maxEntries: config.archiveMaxEntries },
+    });
+    this.models = new ModelService({
+      registry: this.registry,
+      modelRoot: config.modelRoot,
+      pullRoot: config.pullRoot,
+      openAIExtras: () => this.bento.listOpenAI(),
+    });
   }
 
   /** The API's Redis connection: fails fast (no offline queue) so an outage is a 503, not a hang. */
   get redis(): Redis {
     if (!this.redisClient) {
       if (!this.config.redisUrl) throw new Error('redisUrl is not resolved yet');
-      this.redisClient = new Redis(this.config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
+      // Loaded on first use: ioredis costs ~150 ms of start-up that `ferry model list` never needs.
+      const { Redis: RedisClient } = createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
+      this.redisClient = new RedisClient(this.config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
       this.redisClient.on('error', () => undefined); // reported through /healthz and failing requests
     }
     return this.redisClient;
@@ -34,8 +54,53 @@ export class FerryContext {
     return new HealthService({ redis: this.redis, registry: this.registry });
   }
 
-  apiServices(): AppServices {
-    return { models: this.models, health: this.health };
+  /**
+   * The pull queue and service, built on first use (bullmq is imported lazily for the same
+   * start-up reason as ioredis). The API's Hub client carries no token: only workers hold it.
+   */
+  async pulls(): Promise<PullService> {
+    if (!this.pullService) {
+      const [{ PullQueue }, { PullService }, { HfClient }] = await Promise.all([
+        import('../queue/pull-queue.js'),
+        import('../services/pull-service.js'),
+        import('../sources/huggingface/hf-client.js'),
+      ]);
+      this.pullQueue = new PullQueue(this.redis, this.config.queuePrefix);
+      const queue = this.pullQueue;
+      this.onClose(() => queue.close());
+      this.pullService = new PullService({
+        queue,
+        registry: this.registry,
+        hub: new HfClient({ endpoint: this.config.hfEndpoint, timeoutMs: 10_000 }),
+        pullRoot: this.config.pullRoot,
+        diskMarginBytes: this.config.diskMarginBytes,
+      });
+    }
+    return this.pullService;
+  }
+
+  /** The pull queue itself (for workers and the dashboard); built with `pulls()`. */
+  async pullQueueStore(): Promise<PullQueue> {
+    await this.pulls();
+    return this.pullQueue!;
+  }
+
+  /** The pull, verify and warm queues, for the dashboard. */
+  async dashboardQueues(): Promise<import('bullmq').Queue[]> {
+    const { Queue } = await import('bullmq');
+    const { QUEUE_NAMES } = await import('../queue/queue-names.js');
+    const pull = (await this.pullQueueStore()).queue;
+    const others = [QUEUE_NAMES.verify, QUEUE_NAMES.warm].map((name) => {
+      const q = new Queue(name, { connection: this.redis, prefix: this.config.queuePrefix });
+      q.on('error', () => undefined);
+      this.onClose(() => q.close());
+      return q;
+    });
+    return [pull as unknown as import('bullmq').Queue, ...others];
+  }
+
+  async apiServices(): Promise<AppServices> {
+    return { models: this.models, health: this.health, pulls: await this.pulls(), bento: this.bento };
   }
 
   onClose(fn: () => Promise<void>): void {

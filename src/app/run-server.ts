@@ -9,7 +9,7 @@ export async function runServer(ctx: FerryContext, opts: { withWorker: boolean }
   const redis = await resolveRedis(ctx.config.redisUrl, ctx.config.home);
   ctx.config.redisUrl = redis.url;
   if (redis.stop) ctx.onClose(redis.stop);
-  const app = await buildApp({ services: ctx.apiServices(), logger: { level: process.env.LOG_LEVEL ?? 'info' } });
+  const app = await buildApp({ services: await ctx.apiServices(), dashboardQueues: await ctx.dashboardQueues(), logger: { level: process.env.LOG_LEVEL ?? 'info' } });
   ctx.onClose(() => app.close());
   if (opts.withWorker) {
     const workers = await startWorkers(ctx);

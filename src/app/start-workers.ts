@@ -4,7 +4,48 @@ export interface RunningWorkers {
   close(): Promise<void>;
 }
 
-/** Starts this process's workers. Filled in by the pull pipeline (issue #3). */
-export async function startWorkers(_ctx: FerryContext): Promise<RunningWorkers> {
-  return { close: async () => undefined };
+/** Starts this process's workers: the pull queue now; verify and warm join them (issue #4). */
+export async function startWorkers(ctx: FerryContext, opts: { log?: (m: string) => void } = {}): Promise<RunningWorkers> {
+  const [{ startPullWorker }, { runHfPull, cleanStalePartials }, { HfClient }] = await Promise.all([
+    import('../queue/pull-worker.js'),
+    import('../services/hf-pull.js'),
+    import('../sources/huggingface/hf-client.js'),
+  ]);
+  const { config } = ctx;
+  const log = opts.log ?? ((m: string) => process.stderr.write(`[ferry worker] ${m}\n`));
+  // The token lives only here, in the worker's memory; job data and status never carry it.
+  const client = new HfClient({ endpoint: config.hfEndpoint, token: config.hfToken });
+  const pullQueue = await ctx.pullQueueStore();
+  const pull = await startPullWorker({
+    redisUrl: config.redisUrl!,
+    prefix: config.queuePrefix,
+    pullQueue,
+    concurrency: config.workerConcurrency,
+    lockMs: config.jobLockMs,
+    log,
+    run: (job) =>
+      runHfPull(
+        {
+          client,
+          registry: ctx.registry,
+          pullRoot: config.pullRoot,
+          diskMarginBytes: config.diskMarginBytes,
+          stallTimeoutMs: config.stallTimeoutS * 1000,
+          retryBaseMs: config.retryBaseMs,
+        },
+        job,
+      ),
+  });
+  const sweep = async () => {
+    for (const path of await cleanStalePartials(config.pullRoot)) log(`removed stale partial ${path}`);
+  };
+  await sweep().catch(() => undefined);
+  const timer = setInterval(() => void sweep().catch(() => undefined), 60 * 60 * 1000);
+  timer.unref();
+  return {
+    async close() {
+      clearInterval(timer);
+      await pull.close();
+    },
+  };
 }

@@ -1,13 +1,18 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { Type, type Static } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import type { JavaScriptTypeBuilder, Static } from '@sinclair/typebox';
 import { parse as parseToml } from 'smol-toml';
 import { FerryError } from '../errors/ferry-error.js';
 
-/** The keys `config.toml` may hold. Unknown keys are an error: a typo should not pass silently. */
-const ConfigFileSchema = Type.Object(
+/**
+ * The keys `config.toml` may hold. Unknown keys are an error: a typo should not pass silently.
+ * Built on first use: loading typebox costs ~150 ms of start-up, which `ferry model list`
+ * should pay only when there is a config file to check.
+ */
+const buildConfigFileSchema = (Type: JavaScriptTypeBuilder) =>
+  Type.Object(
   {
     registry_dir: Type.Optional(Type.String({ minLength: 1 })),
     model_root: Type.Optional(Type.String({ minLength: 1 })),
@@ -22,6 +27,10 @@ const ConfigFileSchema = Type.Object(
     flm_model_path: Type.Optional(Type.String({ minLength: 1 })),
     queue_prefix: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9{}_.-]+$' })),
     worker_concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+    /** BullMQ job lock; a killed worker's job is taken over after it expires. */
+    job_lock_ms: Type.Optional(Type.Integer({ minimum: 1000 })),
+    /** First retry delay of a failed download request (doubles up to 8x). */
+    retry_base_ms: Type.Optional(Type.Integer({ minimum: 1 })),
     /** Seconds without a byte before a download is aborted and resumed. */
     stall_timeout_s: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
     /** Free space kept beyond a pull's remaining bytes. */
@@ -35,6 +44,8 @@ const ConfigFileSchema = Type.Object(
         ),
       ),
     ),
+    /** The program that mounts nfs:// registries (`<bin> -t nfs server:/path <mount point>`). */
+    mount_bin: Type.Optional(Type.String({ minLength: 1 })),
     archive_max_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
     archive_max_entries: Type.Optional(Type.Integer({ minimum: 1 })),
     backends: Type.Optional(
@@ -45,6 +56,8 @@ const ConfigFileSchema = Type.Object(
             command: Type.String({ minLength: 1 }),
             health_url: Type.Optional(Type.String()),
             ready_timeout_s: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+            /** Seconds between SIGTERM and SIGKILL when the backend is stopped. */
+            stop_grace_s: Type.Optional(Type.Number({ minimum: 0 })),
           },
           { additionalProperties: false },
         ),
@@ -53,7 +66,7 @@ const ConfigFileSchema = Type.Object(
   },
   { additionalProperties: false },
 );
-export type ConfigFile = Static<typeof ConfigFileSchema>;
+export type ConfigFile = Static<ReturnType<typeof buildConfigFileSchema>>;
 
 export interface FerryConfig {
   home: string;
@@ -73,12 +86,15 @@ export interface FerryConfig {
   flmModelPath?: string;
   queuePrefix: string;
   workerConcurrency: number;
+  jobLockMs: number;
+  retryBaseMs: number;
   stallTimeoutS: number;
   diskMarginBytes: number;
   registries: Record<string, { url: string; mount_point?: string }>;
+  mountBin: string;
   archiveMaxBytes: number;
   archiveMaxEntries: number;
-  backends: Record<string, { command: string; health_url?: string; ready_timeout_s?: number }>;
+  backends: Record<string, { command: string; health_url?: string; ready_timeout_s?: number; stop_grace_s?: number }>;
 }
 
 type Env = Record<string, string | undefined>;
@@ -116,9 +132,12 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     flmModelPath: file.flm_model_path,
     queuePrefix: env.FERRY_QUEUE_PREFIX || file.queue_prefix || '{ferry}',
     workerConcurrency: file.worker_concurrency ?? 2,
+    jobLockMs: file.job_lock_ms ?? 30_000,
+    retryBaseMs: file.retry_base_ms ?? 1000,
     stallTimeoutS: file.stall_timeout_s ?? 30,
     diskMarginBytes: file.disk_margin_bytes ?? 256 * 1024 * 1024,
     registries: file.registries ?? {},
+    mountBin: file.mount_bin ?? 'mount',
     archiveMaxBytes: file.archive_max_bytes ?? 512 * 1024 ** 3,
     archiveMaxEntries: file.archive_max_entries ?? 10_000,
     backends: file.backends ?? {},
@@ -139,7 +158,10 @@ function readConfigFile(path: string): ConfigFile {
   } catch (err) {
     throw new FerryError('config.invalid', `${path}: ${(err as Error).message.split('\n')[0]}`);
   }
-  const first = Value.Errors(ConfigFileSchema, data).First();
+  const require = createRequire(import.meta.url);
+  const { Type } = require('@sinclair/typebox') as typeof import('@sinclair/typebox');
+  const { Value } = require('@sinclair/typebox/value') as typeof import('@sinclair/typebox/value');
+  const first = Value.Errors(buildConfigFileSchema(Type), data).First();
   if (first) {
     const key = first.path.replace(/^\//, '').replace(/\//g, '.') || '(top level)';
     throw new FerryError('config.invalid', `${path}: key "${key}": ${first.message.toLowerCase()}`);

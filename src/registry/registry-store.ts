@@ -1,10 +1,11 @@
-import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseToml, stringify as stringifyToml, TomlError } from 'smol-toml';
 import { FerryError } from '../errors/ferry-error.js';
 import { writeFileAtomic } from '../stores/atomic-write.js';
 import { withFileLock } from '../stores/file-lock.js';
 import type { RegistryEntry } from './registry-entry.js';
+import { RegistryCacheFile, sameKey, toJsonLine, type FileKey } from './registry-cache-file.js';
 
 export const REGISTRY_FILE = 'registry.toml';
 
@@ -14,12 +15,7 @@ export interface RegistrySnapshot {
   extra: Record<string, unknown>;
 }
 
-interface CacheKey {
-  ino: number;
-  mtimeMs: number;
-  ctimeMs: number;
-  size: number;
-}
+type CacheKey = FileKey;
 
 /** Changes a mutation asks for; entries are replaced, never edited in place (the text cache relies on it). */
 export interface RegistryDraft {
@@ -42,27 +38,54 @@ export class RegistryStore {
   private cache?: { key: CacheKey; snapshot: RegistrySnapshot };
   /** Serialised TOML of each entry object; an entry that did not change is not re-serialised. */
   private readonly chunkCache = new WeakMap<RegistryEntry, string>();
+  /** The same for the sidecar's JSON lines. */
+  private readonly jsonCache = new WeakMap<RegistryEntry, string>();
+  private readonly sidecar: RegistryCacheFile;
 
   constructor(readonly dir: string) {
     this.file = join(dir, REGISTRY_FILE);
     this.lockPath = `${this.file}.lock`;
+    this.sidecar = RegistryCacheFile.beside(this.file);
   }
 
+  /**
+   * The registry as it is on disk now. Same file version (inode, mtime, ctime, size) as last
+   * time: the same snapshot object, so callers may cache what they derive from it by identity.
+   */
   async read(): Promise<RegistrySnapshot> {
-    let info;
+    let handle;
     try {
-      info = await stat(this.file);
+      handle = await open(this.file, 'r');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { models: new Map(), extra: {} };
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return (this.empty ??= { models: new Map(), extra: {} });
       throw ioError(this.file, err);
     }
-    const key: CacheKey = { ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, size: info.size };
-    if (this.cache && sameKey(this.cache.key, key)) return this.cache.snapshot;
-    const text = await readFile(this.file, 'utf8');
-    const snapshot = parseRegistry(text, this.file);
-    this.cache = { key, snapshot };
-    return snapshot;
+    try {
+      // fstat and read the same open file, so the key always describes the text that was parsed.
+      const info = await handle.stat();
+      const key: CacheKey = { ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, size: info.size };
+      if (this.cache && sameKey(this.cache.key, key)) return this.cache.snapshot;
+      const text = await handle.readFile('utf8');
+      const snapshot = (await this.loadSidecar(key, text)) ?? parseRegistry(text, this.file);
+      this.cache = { key, snapshot };
+      return snapshot;
+    } catch (err) {
+      if (err instanceof FerryError) throw err;
+      throw ioError(this.file, err);
+    } finally {
+      await handle.close();
+    }
   }
+
+  private async loadSidecar(key: CacheKey, text: string): Promise<RegistrySnapshot | undefined> {
+    const cached = await this.sidecar.load(key, text);
+    if (!cached) return undefined;
+    for (const [entry, line] of cached.jsonLines) this.jsonCache.set(entry, line);
+    for (const [entry, chunk] of cached.chunks) this.chunkCache.set(entry, chunk);
+    return { models: cached.models, extra: cached.extra };
+  }
+
+  private empty?: RegistrySnapshot;
 
   async list(): Promise<RegistryEntry[]> {
     return [...(await this.read()).models.values()];
@@ -86,6 +109,7 @@ export class RegistryStore {
         get: (id) => models.get(id),
         has: (id) => models.has(id),
         set: (entry) => {
+          assertStorable(entry);
           models.set(entry.id, entry);
           dirty = true;
         },
@@ -103,32 +127,70 @@ export class RegistryStore {
   }
 
   private async write(snapshot: RegistrySnapshot): Promise<void> {
-    const text = this.serialise(snapshot);
+    const { text, entries, spans } = this.serialise(snapshot);
     await removeLeftoverTempFiles(this.dir);
     await writeFileAtomic(this.file, text);
     const info = await stat(this.file);
-    this.cache = {
-      key: { ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, size: info.size },
-      snapshot,
-    };
+    const key: CacheKey = { ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, size: info.size };
+    this.cache = { key, snapshot };
+    // Still under the lock, so no other Ferry writer can pair a newer registry.toml with this sidecar.
+    await this.sidecar.save(key, snapshot.extra, entries.map((e) => this.jsonLineOf(e)), spans).catch(() => undefined);
   }
 
-  private serialise(snapshot: RegistrySnapshot): string {
+  /** The file's text, plus where each row's chunk sits in it (for the sidecar). Rows are sorted by id. */
+  private serialise(snapshot: RegistrySnapshot): { text: string; entries: RegistryEntry[]; spans: number[] } {
     const parts: string[] = [];
-    if (Object.keys(snapshot.extra).length > 0) parts.push(stringifyToml(snapshot.extra));
+    if (Object.keys(snapshot.extra).length > 0) parts.push(stringifyToml(snapshot.extra).trimEnd());
     const ids = [...snapshot.models.keys()].sort();
+    const entries: RegistryEntry[] = [];
+    const spans: number[] = [];
+    let offset = parts.length > 0 ? parts[0].length + 2 : 0;
     for (const id of ids) {
       const entry = snapshot.models.get(id)!;
-      let chunk = this.chunkCache.get(entry);
-      if (chunk === undefined) {
-        const { id: _id, ...fields } = entry;
-        chunk = stringifyToml({ models: { [id]: fields } });
-        this.chunkCache.set(entry, chunk);
-      }
+      const chunk = this.chunkOf(entry);
       parts.push(chunk);
+      entries.push(entry);
+      spans.push(offset, offset + chunk.length);
+      offset += chunk.length + 2;
     }
-    return parts.join('\n\n') + '\n';
+    return { text: parts.join('\n\n') + '\n', entries, spans };
   }
+
+  private chunkOf(entry: RegistryEntry): string {
+    let chunk = this.chunkCache.get(entry);
+    if (chunk === undefined) {
+      const { id, ...fields } = entry;
+      chunk = stringifyToml({ models: { [id]: fields } }).trimEnd();
+      this.chunkCache.set(entry, chunk);
+    }
+    return chunk;
+  }
+
+  private jsonLineOf(entry: RegistryEntry): string {
+    let line = this.jsonCache.get(entry);
+    if (line === undefined) {
+      line = toJsonLine(entry);
+      this.jsonCache.set(entry, line);
+    }
+    return line;
+  }
+}
+
+/**
+ * TOML has no null and smol-toml drops null silently, so a row holding one would read back
+ * different from what was written (and from what this process caches): refuse it.
+ */
+function assertStorable(entry: RegistryEntry): void {
+  const walk = (value: unknown, where: string): void => {
+    if (value === null) throw new FerryError('request.invalid', `${where} is null; TOML cannot store null (omit the key instead)`);
+    if (typeof value === 'bigint' || typeof value === 'function' || typeof value === 'symbol') {
+      throw new FerryError('request.invalid', `${where} is a ${typeof value}; it cannot be stored in the registry`);
+    }
+    if (typeof value === 'object' && !(value instanceof Date)) {
+      for (const [k, v] of Object.entries(value as object)) walk(v, `${where}.${k}`);
+    }
+  };
+  walk(entry, `model "${entry.id}"`);
 }
 
 /** A writer killed between creating and renaming its temp file leaves it behind; the next writer, holding the lock, removes it. */
@@ -177,10 +239,6 @@ export function parseRegistry(text: string, file: string): RegistrySnapshot {
 
 function isTable(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
-}
-
-function sameKey(a: CacheKey, b: CacheKey): boolean {
-  return a.ino === b.ino && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.size === b.size;
 }
 
 function ioError(file: string, err: unknown): FerryError {

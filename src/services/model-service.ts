@@ -28,6 +28,8 @@ export interface ModelServiceDeps {
   pullRoot: string;
   /** Names of slots that reference a model id (filled in by the slot layer). */
   slotsUsing?: (id: string) => Promise<string[]>;
+  /** More `/v1/models` entries from elsewhere (the file registries' models, by slot ref). */
+  openAIExtras?: () => Promise<OpenAIModel[]>;
 }
 
 /** Fields a user may change with `update`; path, digests and id belong to Ferry. */
@@ -49,12 +51,13 @@ export class ModelService {
 
   /** One OpenAI model object per registry row. */
   async listOpenAI(): Promise<OpenAIModel[]> {
-    return (await this.list()).map((e) => ({
+    const rows = (await this.list()).map((e) => ({
       id: e.id,
       object: 'model' as const,
       created: toEpochSeconds(e.created_at),
       owned_by: ownerOf(e),
     }));
+    return this.deps.openAIExtras ? [...rows, ...(await this.deps.openAIExtras())] : rows;
   }
 
   async get(id: string): Promise<RegistryEntry> {
@@ -141,7 +144,7 @@ export class ModelService {
       const entry = draft.get(id);
       if (!entry) throw new FerryError('model.not_found', `model "${id}" is not in the registry`);
       const next: RegistryEntry = { ...entry, ...changes, id };
-      if (changes.metadata) next.metadata = { ...(entry.metadata ?? {}), ...changes.metadata };
+      if (changes.metadata) next.metadata = mergeMetadata(entry.metadata, changes.metadata);
       draft.set(next);
       return next;
     });
@@ -220,6 +223,16 @@ function ownerOf(e: RegistryEntry): string {
 export function isWithin(root: string, path: string): boolean {
   const rel = relative(root, path);
   return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) && !rel.split(sep).includes('..');
+}
+
+/** JSON merge-patch semantics for the free-form table: a null removes the key (TOML has no null). */
+function mergeMetadata(current: Record<string, unknown> | undefined, patch: Record<string, unknown>): Record<string, unknown> {
+  const next: Record<string, unknown> = { ...(current ?? {}) };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete next[key];
+    else next[key] = value;
+  }
+  return next;
 }
 
 function entryPaths(entry: RegistryEntry): string[] {

@@ -1,4 +1,5 @@
-import { mkdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -46,12 +47,9 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
   const owner: LockOwner = { host: HOST, pid: process.pid, token: randomBytes(8).toString('hex') };
   let delay = 2;
   for (;;) {
-    try {
-      await mkdir(lockPath);
-      await writeFile(`${lockPath}/owner.json`, JSON.stringify(owner));
-      return startHeartbeat(lockPath, staleMs);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if (await tryCreateLock(lockPath, owner)) {
+      await sweepDeadPending(lockPath, staleMs);
+      return startHeartbeat(lockPath, owner, staleMs);
     }
     if (await isStale(lockPath, staleMs)) {
       await breakLock(lockPath);
@@ -67,7 +65,32 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
   }
 }
 
-function startHeartbeat(lockPath: string, staleMs: number): () => Promise<void> {
+/**
+ * The lock directory appears with its owner file already inside: it is prepared under a
+ * unique name and renamed into place (rename onto an existing, non-empty directory fails,
+ * locally and on NFS). A plain mkdir followed by writing the owner would leave an ownerless
+ * lock if the process died in between, which only the heartbeat timeout could break.
+ * (The one catch: rename replaces an *empty* directory. Ferry's lock is never empty, since
+ * release and takeover move it away whole, so an empty one is debris and is taken over.)
+ */
+async function tryCreateLock(lockPath: string, owner: LockOwner): Promise<boolean> {
+  const pending = `${lockPath}.${owner.token}.pending`;
+  await mkdir(pending);
+  try {
+    await writeFile(`${pending}/owner.json`, JSON.stringify(owner));
+    await rename(pending, lockPath);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // ENOTDIR: a plain file sits there (hal0 flocks a regular `registry.toml.lock`); treat it as held.
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOTDIR') throw err;
+    return false;
+  } finally {
+    await rm(pending, { recursive: true, force: true });
+  }
+}
+
+function startHeartbeat(lockPath: string, owner: LockOwner, staleMs: number): () => Promise<void> {
   // Touch the lock well within the stale period so long writes are never mistaken for a crash.
   const timer = setInterval(() => {
     const now = new Date();
@@ -76,17 +99,66 @@ function startHeartbeat(lockPath: string, staleMs: number): () => Promise<void> 
   timer.unref();
   return async () => {
     clearInterval(timer);
-    await rm(lockPath, { recursive: true, force: true });
+    await releaseLock(lockPath, owner);
   };
 }
 
-async function isStale(lockPath: string, staleMs: number): Promise<boolean> {
-  let owner: LockOwner | undefined;
+/**
+ * Move the lock away in one rename, then delete it. Removing it in place (unlink the owner
+ * file, then rmdir) would leave an empty directory for a moment, and renaming a prepared
+ * lock onto an empty directory succeeds: a second owner would appear and then be deleted.
+ * A lock that is no longer ours (broken as stale by another host) is left alone.
+ */
+async function releaseLock(lockPath: string, owner: LockOwner): Promise<void> {
+  const current = await readOwner(lockPath);
+  if (current && current.token !== owner.token) return;
+  const grave = `${lockPath}.released-${owner.token}`;
   try {
-    owner = JSON.parse(await readFile(`${lockPath}/owner.json`, 'utf8')) as LockOwner;
+    await rename(lockPath, grave);
   } catch {
-    // No owner file yet: either it is being written right now or its writer died in between.
+    return;
   }
+  await rm(grave, { recursive: true, force: true });
+}
+
+async function readOwner(dir: string): Promise<LockOwner | undefined> {
+  try {
+    return JSON.parse(await readFile(`${dir}/owner.json`, 'utf8')) as LockOwner;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Prepared lock directories of processes that died before renaming them into place. */
+async function sweepDeadPending(lockPath: string, staleMs: number): Promise<void> {
+  const dir = dirname(lockPath);
+  const prefix = `${basename(lockPath)}.`;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !(name.endsWith('.pending') || name.includes('.released-') || name.includes('.stale-'))) continue;
+    const path = join(dir, name);
+    const owner = await readOwner(path);
+    const dead = (owner !== undefined && owner.host === HOST && !isAlive(owner.pid)) || (await olderThan(path, staleMs));
+    if (dead) await rm(path, { recursive: true, force: true });
+  }
+}
+
+async function olderThan(path: string, ms: number): Promise<boolean> {
+  try {
+    return Date.now() - (await stat(path)).mtimeMs > ms;
+  } catch {
+    return false;
+  }
+}
+
+async function isStale(lockPath: string, staleMs: number): Promise<boolean> {
+  // Ferry's locks always hold an owner file; one without is foreign or damaged: trust only its age.
+  const owner = await readOwner(lockPath);
   if (owner && owner.host === HOST && !isAlive(owner.pid)) return true;
   try {
     const info = await stat(lockPath);

@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import type { FerryContext } from '../../app/create-context.js';
-import { runServer } from '../../app/run-server.js';
-import { runWorker } from '../../app/run-worker.js';
 
 type GetContext = () => Promise<FerryContext>;
 
@@ -12,6 +10,8 @@ export function registerServeCommands(program: Command, getContext: GetContext):
     .description('serve the HTTP API with one worker in the same process')
     .option('--no-worker', 'API only; run workers separately with `ferry worker`')
     .action(async (opts: { worker: boolean }) => {
+      // Imported here, not at the top: fastify, execa and the queue cost every other command ~300 ms of start-up.
+      const { runServer } = await import('../../app/run-server.js');
       await runServer(await getContext(), { withWorker: opts.worker });
     });
 
@@ -19,6 +19,7 @@ export function registerServeCommands(program: Command, getContext: GetContext):
     .command('worker')
     .description('run a worker: takes pull, verify and warm jobs from Redis')
     .action(async () => {
+      const { runWorker } = await import('../../app/run-worker.js');
       await runWorker(await getContext());
     });
 }

@@ -1,0 +1,75 @@
+/** One file of a pull, in hal0's job shape. */
+export interface PullFileStatus {
+  hf_filename: string;
+  kind: 'model' | 'mmproj';
+  dest?: string;
+  bytes_total: number;
+  bytes_done: number;
+  sha256?: string;
+  expected_sha256?: string;
+  /** Which digest the source let us check: sha256 (LFS), git-sha1 (small git files) or none. */
+  verified_by?: 'sha256' | 'git-sha1' | 'none';
+}
+
+export type PullState = 'queued' | 'running' | 'verifying' | 'completed' | 'failed' | 'cancelled';
+
+/** What GET .../pull/status answers: hal0's job JSON plus throughput, elapsed and ETA. */
+export interface PullStatus {
+  id: string;
+  model_id: string;
+  state: PullState;
+  source: 'hf' | 'flm';
+  hf_repo?: string;
+  hf_file?: string;
+  revision?: string;
+  bytes_total: number;
+  bytes_downloaded: number;
+  throughput_bps: number;
+  elapsed_s: number;
+  eta_s: number | null;
+  started_at: number | null;
+  finished_at: number | null;
+  error: string | null;
+  error_code: string | null;
+  sha256: string | null;
+  path: string | null;
+  files: PullFileStatus[];
+  attempts: number;
+}
+
+/** What a worker writes with job.updateProgress (throttled); the reader adds the rest. */
+export interface PullProgress {
+  state: 'running' | 'verifying' | 'completed' | 'failed' | 'cancelled';
+  bytes_total: number;
+  bytes_downloaded: number;
+  throughput_bps: number;
+  started_at: number;
+  finished_at?: number;
+  revision?: string;
+  files: PullFileStatus[];
+  error?: string;
+  error_code?: string;
+  sha256?: string;
+  path?: string;
+  /** Set by the worker that holds the job, for the logs and the dashboard. */
+  worker?: string;
+}
+
+/** Job data: coordinates only. Never a token: workers read HF_TOKEN from their own environment. */
+export interface PullJobData {
+  model_id: string;
+  source: 'hf' | 'flm';
+  hf_repo?: string;
+  /** File names or globs; shards of a split model are added by the worker. */
+  hf_files?: string[];
+  revision?: string;
+  expected_sha256?: string;
+  requested_at: number;
+}
+
+export interface PullResult {
+  model_id: string;
+  path: string;
+  sha256?: string;
+  bytes: number;
+}

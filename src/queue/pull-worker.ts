@@ -1,0 +1,124 @@
+import { hostname } from 'node:os';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { FerryError, isFerryError } from '../errors/ferry-error.js';
+import type { PullJobContext } from '../services/hf-pull.js';
+import type { PullQueue } from './pull-queue.js';
+import { QUEUE_NAMES } from './queue-names.js';
+import type { PullJobData, PullProgress, PullResult } from './pull-status.js';
+
+/** Codes that retrying cannot fix: the job fails at once instead of burning its attempts. */
+const FINAL_CODES = new Set([
+  'source.not_found',
+  'source.gated',
+  'source.unauthorized',
+  'source.flm_unavailable',
+  'source.flm_failed',
+  'pull.checksum_mismatch',
+  'pull.size_mismatch',
+  'pull.cancelled',
+  'pull.disk_full',
+  'model.insufficient_disk',
+  'model.invalid_source',
+  'model.invalid_id',
+  'registry.corrupt',
+]);
+
+export interface PullWorkerOptions {
+  redisUrl: string;
+  prefix: string;
+  pullQueue: PullQueue;
+  concurrency: number;
+  lockMs: number;
+  /** How long SIGTERM waits for active pulls before aborting them (their partial files stay). */
+  shutdownGraceMs?: number;
+  /** Does the work; `source` in the job data picks Hugging Face or FLM. */
+  run: (job: PullJobContext) => Promise<PullResult>;
+  log?: (message: string) => void;
+}
+
+export interface RunningPullWorker {
+  worker: Worker<PullJobData, PullResult>;
+  close(): Promise<void>;
+}
+
+/**
+ * A BullMQ worker for the pull queue plus the listener that makes cancel work from any API
+ * process: the API publishes the job id, and whichever worker holds that job aborts it.
+ */
+export async function startPullWorker(opts: PullWorkerOptions): Promise<RunningPullWorker> {
+  const name = `${hostname()}:${process.pid}`;
+  const log = opts.log ?? (() => undefined);
+  const active = new Map<string, AbortController>();
+  const subscriber = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+  subscriber.on('error', (err) => log(`cancel listener: ${err.message}`));
+  await subscriber.subscribe(opts.pullQueue.cancelChannel);
+  subscriber.on('message', (_channel, jobId: string) => active.get(jobId)?.abort('cancel'));
+
+  const connection = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+  connection.on('error', (err) => log(`worker connection: ${err.message}`));
+  const worker = new Worker<PullJobData, PullResult>(
+    QUEUE_NAMES.pull,
+    async (job) => {
+      const controller = new AbortController();
+      active.set(job.id!, controller);
+      try {
+        return await processJob(job, controller, opts, name);
+      } finally {
+        active.delete(job.id!);
+      }
+    },
+    {
+      connection,
+      prefix: opts.prefix,
+      concurrency: opts.concurrency,
+      lockDuration: opts.lockMs,
+      stalledInterval: opts.lockMs,
+      // Pulls resume, so a job whose worker died may be taken over several times.
+      maxStalledCount: 5,
+      autorun: true,
+    },
+  );
+  worker.on('error', (err) => log(`worker: ${err.message}`));
+  worker.on('failed', (job, err) => log(`pull ${job?.id} (${job?.data.model_id}) failed: ${err.message}`));
+  worker.on('completed', (job) => log(`pull ${job.id} (${job.data.model_id}) completed`));
+
+  return {
+    worker,
+    async close() {
+      const grace = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), opts.shutdownGraceMs ?? 10_000).unref());
+      const closing = worker.close();
+      if ((await Promise.race([closing, grace])) === 'timeout') {
+        for (const c of active.values()) c.abort('shutdown');
+        await closing;
+      }
+      subscriber.disconnect();
+      connection.disconnect();
+    },
+  };
+}
+
+async function processJob(job: Job<PullJobData, PullResult>, controller: AbortController, opts: PullWorkerOptions, name: string): Promise<PullResult> {
+  const report = async (p: PullProgress) => {
+    await job.updateProgress(p as unknown as object);
+    // The broadcast can be missed (a reconnect); the marker cannot.
+    if (!controller.signal.aborted && (await opts.pullQueue.isCancelRequested(job.id!))) controller.abort('cancel');
+  };
+  try {
+    if (await opts.pullQueue.isCancelRequested(job.id!)) controller.abort('cancel');
+    return await opts.run({ data: job.data, signal: controller.signal, report, log: (m) => void job.log(m).catch(() => undefined), workerName: name });
+  } catch (raw) {
+    const reason = controller.signal.reason;
+    if (reason === 'shutdown') throw new Error('the worker shut down; the pull resumes on the next attempt');
+    const err = reason === 'cancel' ? new FerryError('pull.cancelled', 'the pull was cancelled') : raw;
+    const code = isFerryError(err) ? err.code : 'pull.failed';
+    const message = (err as Error)?.message ?? String(err);
+    const finalState = code === 'pull.cancelled' ? 'cancelled' : 'failed';
+    const last = (typeof job.progress === 'object' ? job.progress : {}) as Partial<PullProgress>;
+    await job
+      .updateProgress({ ...last, state: finalState, error: message, error_code: code, finished_at: Math.floor(Date.now() / 1000) } as object)
+      .catch(() => undefined);
+    if (FINAL_CODES.has(code)) throw new UnrecoverableError(message);
+    throw err instanceof Error ? err : new Error(message);
+  }
+}

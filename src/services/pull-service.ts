@@ -1,0 +1,179 @@
+import { stat } from 'node:fs/promises';
+import { FerryError, isFerryError } from '../errors/ferry-error.js';
+import { assertModelId } from '../registry/model-id.js';
+import type { RegistryEntry } from '../registry/registry-entry.js';
+import type { RegistryStore } from '../registry/registry-store.js';
+import type { PullQueue } from '../queue/pull-queue.js';
+import type { PullJobData, PullState, PullStatus } from '../queue/pull-status.js';
+import type { HfClient } from '../sources/huggingface/hf-client.js';
+import { assertFilePattern, assertRepoId, assertRevision, modelIdFromFileName, parseHfShorthand, pickQuant, selectFiles } from '../sources/huggingface/hf-ref.js';
+import { assertFreeSpace } from '../stores/disk-space.js';
+
+export interface PullRequestBody {
+  hf_repo?: string;
+  hf_file?: string | string[];
+  revision?: string;
+  sha256?: string;
+}
+
+export interface PullStarted {
+  /** 202 for a new or joined pull, 200 when the model is already present. */
+  httpStatus: 200 | 202;
+  id: string | null;
+  model_id: string;
+  state: PullState;
+  source: 'hf' | 'flm';
+  hf_repo?: string;
+  hf_file?: string;
+  status_url: string;
+  resumed?: boolean;
+  /** Set when the id was derived from an `hf.co/...` shorthand. */
+  derived_from?: string;
+}
+
+/** Where a pull's coordinates may come from when the request has none (issue #4 adds the catalogue and FLM). */
+export interface CoordinateLookup {
+  (modelId: string): Promise<{ hf_repo: string; hf_file?: string; revision?: string } | undefined>;
+}
+
+export interface PullServiceDeps {
+  queue: PullQueue;
+  registry: RegistryStore;
+  /** The API's own Hub client for pre-flight checks; it carries no token (workers hold that). */
+  hub: HfClient;
+  pullRoot: string;
+  diskMarginBytes: number;
+  catalogue?: CoordinateLookup;
+}
+
+const FINISHED: PullState[] = ['completed', 'failed', 'cancelled'];
+
+/** Starting, watching and cancelling pulls; the API and CLI call this, workers do the work. */
+export class PullService {
+  constructor(private readonly deps: PullServiceDeps) {}
+
+  async start(rawRef: string, body: PullRequestBody = {}): Promise<PullStarted> {
+    const shorthand = parseHfShorthand(rawRef);
+    const request = shorthand ? await this.fromShorthand(rawRef, shorthand) : await this.fromId(rawRef, body);
+    const present = await this.presentEntry(request.model_id, body.sha256);
+    if (present) {
+      return { httpStatus: 200, id: null, model_id: present.id, state: 'completed', source: 'hf', hf_repo: present.hf_repo, hf_file: present.hf_filename, status_url: statusUrl(present.id), ...(shorthand ? { derived_from: rawRef } : {}) };
+    }
+    await this.preflight(request, !shorthand);
+    const { jobId, resumed } = await this.deps.queue.enqueue(request);
+    const status = await this.deps.queue.statusOfJob(jobId);
+    return {
+      httpStatus: 202,
+      id: jobId,
+      model_id: request.model_id,
+      state: status?.state ?? 'queued',
+      source: 'hf',
+      hf_repo: request.hf_repo,
+      hf_file: request.hf_files?.join(','),
+      status_url: statusUrl(request.model_id),
+      ...(resumed ? { resumed: true } : {}),
+      ...(shorthand ? { derived_from: rawRef } : {}),
+    };
+  }
+
+  status(modelId: string): Promise<PullStatus> {
+    return this.deps.queue.status(checkId(modelId));
+  }
+
+  cancel(modelId: string): Promise<PullStatus> {
+    return this.deps.queue.cancel(checkId(modelId));
+  }
+
+  list(): Promise<PullStatus[]> {
+    return this.deps.queue.list();
+  }
+
+  /**
+   * Calls `emit` with the status at each change and at least every `heartbeatMs`, until the
+   * pull finishes or `signal` aborts. Polls Redis, which every API process shares.
+   */
+  async watch(modelId: string, emit: (s: PullStatus) => void, signal: AbortSignal, opts = { pollMs: 250, heartbeatMs: 5000 }): Promise<void> {
+    checkId(modelId);
+    let last = '';
+    let lastSent = 0;
+    while (!signal.aborted) {
+      const status = await this.deps.queue.status(modelId);
+      const key = JSON.stringify({ ...status, elapsed_s: 0, eta_s: 0 });
+      if (key !== last || Date.now() - lastSent >= opts.heartbeatMs) {
+        emit(status);
+        last = key;
+        lastSent = Date.now();
+      }
+      if (FINISHED.includes(status.state)) return;
+      await new Promise((r) => setTimeout(r, opts.pollMs));
+    }
+  }
+
+  private async fromShorthand(rawRef: string, ref: { repo: string; quant?: string }): Promise<PullJobData> {
+    const files = await this.deps.hub.listFiles(ref.repo, 'main');
+    const chosen = pickQuant(files, ref.quant, ref.repo);
+    const modelId = modelIdFromFileName(chosen[0].path);
+    assertModelId(modelId);
+    return { model_id: modelId, source: 'hf', hf_repo: ref.repo, hf_files: chosen.map((f) => f.path), requested_at: Date.now() };
+  }
+
+  private async fromId(rawId: string, body: PullRequestBody): Promise<PullJobData> {
+    const modelId = checkId(rawId);
+    let { hf_repo, hf_file, revision } = body;
+    if (!hf_repo) {
+      const known = (await this.deps.registry.get(modelId)) ?? undefined;
+      const coords = known?.hf_repo ? { hf_repo: known.hf_repo, hf_file: known.hf_filename, revision: known.revision } : await this.deps.catalogue?.(modelId);
+      if (!coords) {
+        throw new FerryError('model.invalid_source', `no source for "${modelId}": it is not in the registry or the catalogue`, { hint: 'pass { "hf_repo": "org/name", "hf_file": "file.gguf" }' });
+      }
+      ({ hf_repo, revision } = { hf_repo: coords.hf_repo, revision: revision ?? coords.revision });
+      hf_file ??= coords.hf_file;
+    }
+    const files = hf_file === undefined ? [] : Array.isArray(hf_file) ? hf_file : [hf_file];
+    if (files.length > 64) throw new FerryError('model.invalid_source', 'at most 64 file names or globs');
+    if (body.sha256 !== undefined && !/^[0-9a-f]{64}$/.test(body.sha256)) throw new FerryError('model.invalid_source', 'sha256 must be 64 lowercase hex characters');
+    return {
+      model_id: modelId,
+      source: 'hf',
+      hf_repo: assertRepoId(hf_repo),
+      hf_files: files.map(assertFilePattern),
+      ...(revision !== undefined ? { revision: assertRevision(revision) } : {}),
+      ...(body.sha256 ? { expected_sha256: body.sha256 } : {}),
+      requested_at: Date.now(),
+    };
+  }
+
+  /** Present means: a row, its file on disk, and (when asked for) the same sha256. */
+  private async presentEntry(modelId: string, sha256?: string): Promise<RegistryEntry | undefined> {
+    const entry = await this.deps.registry.get(modelId);
+    if (!entry?.sha256 || (sha256 && entry.sha256 !== sha256)) return undefined;
+    const exists = await stat(entry.path).then(() => true, () => false);
+    return exists ? entry : undefined;
+  }
+
+  /**
+   * Fail early where the API can know: a missing repo or file (404) and a disk too small for
+   * the files (507). A gated repo or an unreachable hub is left to the workers, which may hold a token.
+   */
+  private async preflight(request: PullJobData, selectFromPatterns: boolean): Promise<void> {
+    let sizes: number[];
+    try {
+      const files = await this.deps.hub.listFiles(request.hf_repo!, request.revision ?? 'main');
+      const patterns = request.hf_files ?? [];
+      const chosen = selectFromPatterns && patterns.length > 0 ? selectFiles(files, patterns, request.hf_repo!) : patterns.length > 0 ? files.filter((f) => patterns.includes(f.path)) : pickQuant(files, undefined, request.hf_repo!);
+      sizes = chosen.map((f) => f.size);
+    } catch (err) {
+      if (isFerryError(err) && (err.code === 'source.not_found' || err.code === 'model.invalid_source')) throw err;
+      return;
+    }
+    await assertFreeSpace(this.deps.pullRoot, sizes.reduce((a, b) => a + b, 0), this.deps.diskMarginBytes);
+  }
+}
+
+function checkId(id: string): string {
+  return assertModelId(id);
+}
+
+function statusUrl(modelId: string): string {
+  return `/api/models/${encodeURIComponent(modelId)}/pull/status`;
+}

@@ -1,0 +1,188 @@
+import got, { type Got, type Request } from 'got';
+import { FerryError } from '../../errors/ferry-error.js';
+import { header, hubError, RetryableHubError } from './hub-errors.js';
+
+export interface HfClientOptions {
+  /** `HF_ENDPOINT`, e.g. https://huggingface.co or a mirror. */
+  endpoint: string;
+  /** Sent to the hub host only; dropped on redirects to another host (the CDN URL is signed). */
+  token?: string;
+  /** Per-request timeout for metadata calls. @defaultValue 30000 */
+  timeoutMs?: number;
+}
+
+/** A file in a repo as the tree API lists it. */
+export interface HubFile {
+  path: string;
+  size: number;
+  /** SHA-256 of the content, for LFS files only. */
+  sha256?: string;
+  /** Git blob sha1 (all files); the only digest the Hub has for files kept in git. */
+  gitSha1?: string;
+}
+
+/** What a HEAD on `resolve` tells about one file. */
+export interface ResolvedFile {
+  url: string;
+  commit?: string;
+  sha256?: string;
+  gitSha1?: string;
+  size?: number;
+}
+
+const MAX_REDIRECTS = 5;
+
+/** The Hub's HTTP protocol (shared/reference/hf-protocol.md), spoken with got and with got's own retries off: the caller decides what to retry. */
+export class HfClient {
+  private readonly http: Got;
+  readonly endpoint: string;
+  private readonly hubOrigin: string;
+
+  constructor(private readonly options: HfClientOptions) {
+    this.endpoint = options.endpoint.replace(/\/+$/, '');
+    this.hubOrigin = new URL(this.endpoint).origin;
+    this.http = got.extend({
+      retry: { limit: 0 },
+      throwHttpErrors: false,
+      followRedirect: false,
+      decompress: false,
+      headers: { 'accept-encoding': 'identity', 'user-agent': 'ferry/0.1' },
+      timeout: { request: options.timeoutMs ?? 30_000 },
+    });
+  }
+
+  resolveUrl(repo: string, revision: string, path: string): string {
+    const file = path.split('/').map(encodeURIComponent).join('/');
+    return `${this.endpoint}/${repo}/resolve/${encodeURIComponent(revision)}/${file}`;
+  }
+
+  /** All files of a repo at a revision, following the tree API's `Link: rel="next"` pages. */
+  async listFiles(repo: string, revision: string, signal?: AbortSignal): Promise<HubFile[]> {
+    const files: HubFile[] = [];
+    let url: string | undefined = `${this.endpoint}/api/models/${repo}/tree/${encodeURIComponent(revision)}?recursive=true`;
+    for (let page = 0; url && page < 1000; page++) {
+      const res = await this.send('GET', url, `${repo}@${revision}`, signal);
+      let items: unknown;
+      try {
+        items = JSON.parse(res.body);
+      } catch {
+        throw new FerryError('source.bad_response', `${repo}: the tree API did not answer JSON`);
+      }
+      if (!Array.isArray(items)) throw new FerryError('source.bad_response', `${repo}: the tree API did not answer a list`);
+      for (const item of items as Array<Record<string, any>>) {
+        if (item?.type !== 'file' || typeof item.path !== 'string') continue;
+        files.push({
+          path: item.path,
+          size: Number(item.lfs?.size ?? item.size ?? 0),
+          sha256: typeof item.lfs?.oid === 'string' ? item.lfs.oid : undefined,
+          gitSha1: typeof item.oid === 'string' ? item.oid : undefined,
+        });
+      }
+      url = nextLink(header(res.headers, 'link'), url);
+    }
+    return files;
+  }
+
+  /**
+   * HEAD on resolve without following a cross-host redirect: the hub's own answer carries
+   * X-Repo-Commit, X-Linked-Etag (sha256) and X-Linked-Size; a redirect's Content-Length is not the size.
+   */
+  async resolveFile(repo: string, revision: string, path: string, signal?: AbortSignal): Promise<ResolvedFile> {
+    let url = this.resolveUrl(repo, revision, path);
+    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+      const res = await this.send('HEAD', url, `${repo}/${path}`, signal);
+      const location = header(res.headers, 'location');
+      const linked = unquote(header(res.headers, 'x-linked-etag'));
+      const etag = unquote(header(res.headers, 'etag'));
+      const info = {
+        commit: header(res.headers, 'x-repo-commit'),
+        sha256: linked && /^[0-9a-f]{64}$/.test(linked) ? linked : etag && /^[0-9a-f]{64}$/.test(etag) ? etag : undefined,
+        gitSha1: !linked && etag && /^[0-9a-f]{40}$/.test(etag) ? etag : undefined,
+        size: numberOr(header(res.headers, 'x-linked-size'), res.statusCode < 300 ? numberOr(header(res.headers, 'content-length')) : undefined),
+      };
+      if (res.statusCode >= 300 && res.statusCode < 400 && location) {
+        const next = new URL(location, url);
+        if (next.origin === new URL(url).origin) {
+          url = next.toString(); // renamed repo: follow, keeping the token
+          continue;
+        }
+        return { url: next.toString(), ...info };
+      }
+      return { url, ...info };
+    }
+    throw new FerryError('source.bad_response', `${repo}/${path}: too many redirects`);
+  }
+
+  /**
+   * GET the file from byte `start`, following redirects; Authorization goes only to the hub's
+   * own origin. Resolves once response headers are in; the caller reads the stream.
+   */
+  async openDownload(repo: string, revision: string, path: string, start: number, signal?: AbortSignal): Promise<{ stream: Request; status: number; headers: Record<string, string | string[] | undefined> }> {
+    let url = this.resolveUrl(repo, revision, path);
+    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+      const stream = this.http.stream(url, {
+        headers: { ...this.authFor(url), ...(start > 0 ? { range: `bytes=${start}-` } : {}) },
+        signal,
+        timeout: { request: undefined, connect: 30_000, response: 60_000 } as never,
+      });
+      const response = await new Promise<{ statusCode: number; headers: Record<string, string | string[] | undefined> }>((resolve, reject) => {
+        stream.once('response', resolve);
+        stream.once('error', reject);
+      }).catch((err) => {
+        throw networkError(err, `${repo}/${path}`);
+      });
+      const location = header(response.headers, 'location');
+      if (response.statusCode >= 300 && response.statusCode < 400 && location) {
+        stream.destroy();
+        url = new URL(location, url).toString();
+        continue;
+      }
+      if (response.statusCode >= 400 && response.statusCode !== 416) {
+        stream.destroy();
+        throw hubError(response.statusCode, response.headers, `${repo}/${path}`);
+      }
+      return { stream, status: response.statusCode, headers: response.headers };
+    }
+    throw new FerryError('source.bad_response', `${repo}/${path}: too many redirects`);
+  }
+
+  private authFor(url: string): Record<string, string> {
+    return this.options.token && new URL(url).origin === this.hubOrigin ? { authorization: `Bearer ${this.options.token}` } : {};
+  }
+
+  private async send(method: 'GET' | 'HEAD', url: string, what: string, signal?: AbortSignal) {
+    let res;
+    try {
+      res = await this.http(url, { method, headers: this.authFor(url), signal });
+    } catch (err) {
+      throw networkError(err, what);
+    }
+    if (res.statusCode >= 400) throw hubError(res.statusCode, res.headers, what);
+    return res;
+  }
+}
+
+/** Network failures are retryable; an abort is passed through as is. */
+function networkError(err: unknown, what: string): Error {
+  const e = err as Error & { code?: string; name?: string };
+  if (e?.name === 'AbortError' || e?.code === 'ABORT_ERR' || e?.code === 'ERR_ABORTED') return e;
+  return new RetryableHubError(`${what}: network error ${e?.code ?? ''} ${e?.message ?? ''}`.trim());
+}
+
+function nextLink(link: string | undefined, base: string): string | undefined {
+  if (!link) return undefined;
+  for (const part of link.split(',')) {
+    const m = /<([^>]+)>\s*;\s*rel="?next"?/.exec(part);
+    if (m) return new URL(m[1], base).toString();
+  }
+  return undefined;
+}
+
+function unquote(value: string | undefined): string | undefined {
+  return value?.replace(/^W\//, '').replace(/^"|"$/g, '');
+}
+
+function numberOr(value: string | undefined, fallback?: number): number | undefined {
+  const n = value === undefined ? NaN : Number(value);
+  return Number.isFinite(n) ? n : fallback;
+}
