@@ -7,11 +7,12 @@ import { runWorker } from '../src/app/run-worker.js';
 import { loadConfig } from '../src/config/load-config.js';
 import { reportError } from '../src/cli/output.js';
 
-const ctx = new FerryContext(loadConfig());
+let ctx: FerryContext | undefined;
 try {
+  ctx = new FerryContext(loadConfig());
   await runWorker(ctx);
 } catch (err) {
   process.exitCode = reportError(err);
 } finally {
-  await ctx.close();
+  await ctx?.close();
 }

@@ -1,7 +1,9 @@
 import type { BentoService } from '../services/bento-service.js';
+import type { CatalogueService } from '../services/catalogue-service.js';
 import type { HealthService } from '../services/health-service.js';
 import type { ModelService } from '../services/model-service.js';
 import type { PullService } from '../services/pull-service.js';
+import type { SlotService } from '../services/slot-service.js';
 
 /** What the routes may call. Routes never reach past these into files or Redis. */
 export interface AppServices {
@@ -9,4 +11,6 @@ export interface AppServices {
   health: HealthService;
   bento: BentoService;
   pulls: PullService;
+  slots: SlotService;
+  catalogue: CatalogueService;
 }

@@ -8,6 +8,8 @@ import { pullRoutes } from './routes/pull-routes.js';
 import { registerQueueDashboard } from './queue-dashboard.js';
 import type { Queue } from 'bullmq';
 import { registryRoutes } from './routes/registry-routes.js';
+import { slotRoutes } from './routes/slot-routes.js';
+import { catalogueRoutes } from './routes/catalogue-routes.js';
 
 export interface BuildAppOptions {
   services: AppServices;
@@ -32,5 +34,7 @@ export async function buildApp({ services, logger = false, dashboardQueues }: Bu
   await app.register(pullRoutes, { services });
   if (dashboardQueues?.length) await registerQueueDashboard(app, dashboardQueues);
   await app.register(registryRoutes, { services });
+  await app.register(slotRoutes, { services });
+  await app.register(catalogueRoutes, { services });
   return app;
 }

@@ -6,7 +6,10 @@ import type { PullService } from '../services/pull-service.js';
 import type { FerryConfig } from '../config/load-config.js';
 import { RegistryStore } from '../registry/registry-store.js';
 import { BentoService } from '../services/bento-service.js';
+import { CatalogueService } from '../services/catalogue-service.js';
+import { SlotService } from '../services/slot-service.js';
 import { HealthService } from '../services/health-service.js';
+import { RegistryTransferService } from '../services/registry-transfer-service.js';
 import { ModelService } from '../services/model-service.js';
 
 /**
@@ -17,6 +20,8 @@ export class FerryContext {
   readonly registry: RegistryStore;
   readonly models: ModelService;
   readonly bento: BentoService;
+  readonly slots: SlotService;
+  readonly catalogue: CatalogueService;
   private redisClient?: Redis;
   private pullService?: PullService;
   private pullQueue?: PullQueue;
@@ -24,6 +29,8 @@ export class FerryContext {
 
   constructor(readonly config: FerryConfig) {
     this.registry = new RegistryStore(config.registryDir);
+    this.slots = new SlotService({ slotsDir: config.slotsDir });
+    this.catalogue = new CatalogueService({ registry: this.registry });
     this.bento = new BentoService({
       registries: config.registries,
       home: config.home,
@@ -35,6 +42,7 @@ export class FerryContext {
       modelRoot: config.modelRoot,
       pullRoot: config.pullRoot,
       openAIExtras: () => this.bento.listOpenAI(),
+      slotsUsing: (id) => this.slots.slotsUsing(id),
     });
   }
 
@@ -48,6 +56,16 @@ export class FerryContext {
       this.redisClient.on('error', () => undefined); // reported through /healthz and failing requests
     }
     return this.redisClient;
+  }
+
+  /** hal0 registry export/import (`ferry registry export|import`). */
+  get registryTransfer(): RegistryTransferService {
+    return new RegistryTransferService({
+      registry: this.registry,
+      models: this.models,
+      modelRoot: this.config.modelRoot,
+      limits: { maxBytes: this.config.archiveMaxBytes, maxEntries: this.config.archiveMaxEntries },
+    });
   }
 
   get health(): HealthService {
@@ -100,7 +118,7 @@ export class FerryContext {
   }
 
   async apiServices(): Promise<AppServices> {
-    return { models: this.models, health: this.health, pulls: await this.pulls(), bento: this.bento };
+    return { models: this.models, health: this.health, pulls: await this.pulls(), bento: this.bento, slots: this.slots, catalogue: this.catalogue };
   }
 
   onClose(fn: () => Promise<void>): void {

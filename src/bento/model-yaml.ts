@@ -41,7 +41,7 @@ export function parseModelYaml(text: string, file: string): ModelYaml {
 export function setModelYamlKey(text: string, key: string, value: unknown): string {
   const doc = parseDocument(text, { schema: 'core' });
   doc.set(key, value);
-  return doc.toString();
+  return doc.toString({ flowCollectionPadding: false });
 }
 
 /** BentoML's timestamp form: timezone-aware ISO 8601 with microseconds. */

@@ -1,8 +1,12 @@
 import { Command, CommanderError } from 'commander';
 import { FerryContext } from '../app/create-context.js';
 import { loadConfig } from '../config/load-config.js';
+import { registerBentoCommands } from './commands/bento-command.js';
 import { registerModelCommands } from './commands/model-command.js';
+import { registerRegistryCommands } from './commands/registry-command.js';
 import { registerServeCommands } from './commands/serve-command.js';
+import { registerSlotCommands } from './commands/slot-command.js';
+import { registerCatalogueCommands } from './commands/catalogue-command.js';
 import { reportError } from './output.js';
 
 /** `ferry`: every command builds one context lazily so `--help` needs no config or Redis. */
@@ -13,7 +17,10 @@ export async function main(argv: string[]): Promise<number> {
     .description('Ferry: the model-weights registry and pull service')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
-  registerModelCommands(program, getContext);
+  registerCatalogueCommands(registerModelCommands(program, getContext), getContext);
+  registerSlotCommands(program, getContext);
+  registerBentoCommands(program, getContext);
+  registerRegistryCommands(program, getContext);
   registerServeCommands(program, getContext);
   try {
     await program.parseAsync(argv, { from: 'user' });

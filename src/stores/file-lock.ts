@@ -1,7 +1,7 @@
 import { mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../errors/ferry-error.js';
 
@@ -25,6 +25,9 @@ interface LockOwner {
 }
 
 const HOST = hostname();
+/** Names a prepared lock directory's host, so a sweep can tell our dead processes' debris without reading inside. */
+const HOST_TAG = createHash('sha256').update(HOST).digest('hex').slice(0, 8);
+const PENDING_NAME = /\.([0-9a-f]{8})_(\d+)_[0-9a-f]+\.pending$/;
 
 /**
  * A lock held as a directory, because mkdir is atomic on local disks and on NFS alike
@@ -45,23 +48,29 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
   const staleMs = options.staleMs ?? 10_000;
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   const owner: LockOwner = { host: HOST, pid: process.pid, token: randomBytes(8).toString('hex') };
-  let delay = 2;
-  for (;;) {
-    if (await tryCreateLock(lockPath, owner)) {
-      await sweepDeadPending(lockPath, staleMs);
-      return startHeartbeat(lockPath, owner, staleMs);
+  // Prepared once, then each attempt is a single rename: cheap enough to poll often.
+  const pending = await preparePending(lockPath, owner);
+  let delay = 1;
+  try {
+    for (;;) {
+      if (await tryRenameIntoPlace(pending, lockPath)) {
+        await sweepDeadPending(lockPath, staleMs);
+        return startHeartbeat(lockPath, owner, staleMs);
+      }
+      if (await isStale(lockPath, staleMs)) {
+        await breakLock(lockPath);
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new FerryError('registry.locked', `timed out waiting for the lock ${lockPath}`, {
+          hint: 'another Ferry process holds it; if none is running, remove the directory',
+        });
+      }
+      await sleep(delay + Math.random() * delay);
+      delay = Math.min(delay * 2, 16);
     }
-    if (await isStale(lockPath, staleMs)) {
-      await breakLock(lockPath);
-      continue;
-    }
-    if (Date.now() > deadline) {
-      throw new FerryError('registry.locked', `timed out waiting for the lock ${lockPath}`, {
-        hint: 'another Ferry process holds it; if none is running, remove the directory',
-      });
-    }
-    await sleep(delay + Math.random() * delay);
-    delay = Math.min(delay * 2, 50);
+  } finally {
+    await rm(pending, { recursive: true, force: true }); // gone already if it became the lock
   }
 }
 
@@ -73,11 +82,15 @@ export async function acquireFileLock(lockPath: string, options: FileLockOptions
  * (The one catch: rename replaces an *empty* directory. Ferry's lock is never empty, since
  * release and takeover move it away whole, so an empty one is debris and is taken over.)
  */
-async function tryCreateLock(lockPath: string, owner: LockOwner): Promise<boolean> {
-  const pending = `${lockPath}.${owner.token}.pending`;
+async function preparePending(lockPath: string, owner: LockOwner): Promise<string> {
+  const pending = `${lockPath}.${HOST_TAG}_${owner.pid}_${owner.token}.pending`;
   await mkdir(pending);
+  await writeFile(`${pending}/owner.json`, JSON.stringify(owner));
+  return pending;
+}
+
+async function tryRenameIntoPlace(pending: string, lockPath: string): Promise<boolean> {
   try {
-    await writeFile(`${pending}/owner.json`, JSON.stringify(owner));
     await rename(pending, lockPath);
     return true;
   } catch (err) {
@@ -85,8 +98,6 @@ async function tryCreateLock(lockPath: string, owner: LockOwner): Promise<boolea
     // ENOTDIR: a plain file sits there (hal0 flocks a regular `registry.toml.lock`); treat it as held.
     if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOTDIR') throw err;
     return false;
-  } finally {
-    await rm(pending, { recursive: true, force: true });
   }
 }
 
@@ -142,7 +153,9 @@ async function sweepDeadPending(lockPath: string, staleMs: number): Promise<void
   for (const name of names) {
     if (!name.startsWith(prefix) || !(name.endsWith('.pending') || name.includes('.released-') || name.includes('.stale-'))) continue;
     const path = join(dir, name);
-    const owner = await readOwner(path);
+    // A prepared directory may have no owner file yet (its process died right after mkdir): its name says who made it.
+    const named = PENDING_NAME.exec(name);
+    const owner = named ? { host: named[1] === HOST_TAG ? HOST : '', pid: Number(named[2]) } : await readOwner(path);
     const dead = (owner !== undefined && owner.host === HOST && !isAlive(owner.pid)) || (await olderThan(path, staleMs));
     if (dead) await rm(path, { recursive: true, force: true });
   }

@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createHash } from 'node:crypto';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FerryError } from '../../src/errors/ferry-error.js';
@@ -108,10 +109,18 @@ describe('withFileLock', () => {
   });
 
   it('sweeps prepared lock directories of dead processes', async () => {
-    const pending = `${lock}.deadbeef.pending`;
-    await mkdir(pending);
-    await writeFile(join(pending, 'owner.json'), JSON.stringify({ host: hostname(), pid: await deadPid(), token: 'deadbeef' }));
+    // one killed after writing its owner file, one killed right after mkdir (named by host tag and pid)
+    const hostTag = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+    const pid = await deadPid();
+    const withOwner = `${lock}.${hostTag}_${pid}_deadbeef.pending`;
+    await mkdir(withOwner);
+    await writeFile(join(withOwner, 'owner.json'), JSON.stringify({ host: hostname(), pid, token: 'deadbeef' }));
+    await mkdir(`${lock}.${hostTag}_${pid}_cafe.pending`);
+    // another host's fresh one is left alone
+    await mkdir(`${lock}.00000000_${pid}_f00d.pending`);
     await withFileLock(lock, async () => undefined);
+    expect(await readdir(dir)).toEqual([`registry.toml.lock.00000000_${pid}_f00d.pending`]);
+    await rm(`${lock}.00000000_${pid}_f00d.pending`, { recursive: true });
     expect(await readdir(dir)).toEqual([]);
   });
 });

@@ -1,0 +1,81 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Command } from 'commander';
+import type { FerryContext } from '../../app/create-context.js';
+import { parseBentoTag } from '../../bento/bento-name.js';
+import { tempPathFor } from '../../stores/atomic-write.js';
+import { formatTable, printJson } from '../output.js';
+
+type GetContext = () => Promise<FerryContext>;
+
+/** `ferry bento ...`: models in the file registries (BentoML layout), through BentoService. */
+export function registerBentoCommands(program: Command, getContext: GetContext): Command {
+  const bento = program.command('bento').description('list, import, export and remove models in file registries (BentoML layout)');
+
+  bento
+    .command('list')
+    .description('every version, newest first')
+    .option('--registry <name>', 'one registry (default: all)')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { registry?: string; json?: boolean }) => {
+      const ctx = await getContext();
+      const models = await ctx.bento.listAll(opts.registry);
+      if (opts.json) return printJson(models);
+      if (models.length === 0) return void process.stdout.write('no models in the file registries\n');
+      const rows = models.map((m) => [m.registry, m.tag, String(m.info.module ?? '-'), String(m.info.size ?? '-'), m.creation_time ?? (m.error ? `error: ${m.error}` : '-')]);
+      process.stdout.write(formatTable(['REGISTRY', 'TAG', 'MODULE', 'SIZE', 'CREATED'], rows));
+    });
+
+  bento
+    .command('import <file>')
+    .description('import a .bentomodel archive (gzip or xz)')
+    .option('--registry <name>', 'target registry (default: the only one)')
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, opts: { registry?: string; json?: boolean }) => {
+      const ctx = await getContext();
+      const source = createReadStream(resolve(file));
+      try {
+        const model = await ctx.bento.importArchive(opts.registry, source);
+        if (opts.json) return printJson(model);
+        process.stdout.write(`imported ${model.registry}/${model.tag} into ${model.path}\n`);
+      } finally {
+        source.destroy();
+      }
+    });
+
+  bento
+    .command('export <tag>')
+    .description('export <name>:<version|latest> as <name>-<version>.bentomodel')
+    .requiredOption('--out <file>', 'where to write the archive')
+    .option('--registry <name>', 'source registry (default: the only one)')
+    .option('--xz', 'xz-compress (as BentoML does) instead of gzip (as Neutree does)')
+    .action(async (tag: string, opts: { out: string; registry?: string; xz?: boolean }) => {
+      const ctx = await getContext();
+      const { name, version } = parseBentoTag(tag);
+      const out = resolve(opts.out);
+      const { stream, fileName } = await ctx.bento.exportArchive(opts.registry, name, version, opts.xz ? 'xz' : 'gzip');
+      const tmp = tempPathFor(out);
+      try {
+        await pipeline(stream, createWriteStream(tmp, { flags: 'wx' }));
+        await rename(tmp, out);
+      } finally {
+        await rm(tmp, { force: true });
+      }
+      process.stdout.write(`exported ${fileName} to ${out}\n`);
+    });
+
+  bento
+    .command('rm <tag>')
+    .description('remove <name>:<version>; latest moves to the newest remaining version')
+    .option('--registry <name>', 'registry (default: the only one)')
+    .action(async (tag: string, opts: { registry?: string }) => {
+      const ctx = await getContext();
+      const { name, version } = parseBentoTag(tag);
+      await ctx.bento.deleteModel(opts.registry, name, version);
+      process.stdout.write(`removed ${name}:${version}\n`);
+    });
+
+  return bento;
+}

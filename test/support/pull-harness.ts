@@ -1,0 +1,101 @@
+import { writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import { buildApp } from '../../src/api/build-app.js';
+import { FerryContext } from '../../src/app/create-context.js';
+import { startWorkers, type RunningWorkers } from '../../src/app/start-workers.js';
+import { loadConfig } from '../../src/config/load-config.js';
+import type { PullStatus } from '../../src/queue/pull-status.js';
+import { startFakeHub, type FakeHub } from './fake-hub.js';
+import { makeTempHome, REDIS_URL } from './temp-home.js';
+
+export interface PullHarness {
+  hub: FakeHub;
+  home: string;
+  env: Record<string, string>;
+  ctx: FerryContext;
+  app: FastifyInstance;
+  workerLog: string[];
+  workers?: RunningWorkers;
+  startWorker(extraEnv?: Record<string, string>): Promise<RunningWorkers>;
+  waitForState(modelId: string, states: string[], timeoutMs?: number): Promise<PullStatus>;
+  cleanup(): Promise<void>;
+}
+
+/** Test settings: short stall timeout, fast retries, short job lock, no disk margin. */
+export const TEST_CONFIG_TOML = `stall_timeout_s = 2\nretry_base_ms = 50\njob_lock_ms = 3000\ndisk_margin_bytes = 0\n`;
+
+/**
+ * A fake Hub, a temp FERRY_HOME with its own BullMQ prefix on the real Redis, an API app
+ * (driven with inject) and, unless told otherwise, one in-process worker.
+ */
+export async function startPullHarness(opts: { worker?: boolean; configToml?: string; hubToken?: boolean } = {}): Promise<PullHarness> {
+  const hub = await startFakeHub();
+  const temp = await makeTempHome({ HF_ENDPOINT: hub.url, ...(opts.hubToken ? { HF_TOKEN: hub.token } : {}) });
+  await mkdir(temp.home, { recursive: true });
+  await writeFile(join(temp.home, 'config.toml'), opts.configToml ?? TEST_CONFIG_TOML);
+  const config = loadConfig(temp.env);
+  const ctx = new FerryContext(config);
+  const app = await buildApp({ services: await ctx.apiServices() });
+  const workerLog: string[] = [];
+  const running: RunningWorkers[] = [];
+  const harness: PullHarness = {
+    hub,
+    home: temp.home,
+    env: temp.env,
+    ctx,
+    app,
+    workerLog,
+    async startWorker(extraEnv = {}) {
+      const wctx = new FerryContext(loadConfig({ ...temp.env, ...extraEnv }));
+      const w = await startWorkers(wctx, { log: (m) => workerLog.push(m) });
+      const handle = {
+        close: async () => {
+          await w.close();
+          await wctx.close();
+        },
+      };
+      running.push(handle);
+      return handle;
+    },
+    async waitForState(modelId, states, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last: PullStatus | undefined;
+      while (Date.now() < deadline) {
+        const res = await app.inject({ method: 'GET', url: `/api/models/${encodeURIComponent(modelId)}/pull/status` });
+        if (res.statusCode === 200) {
+          last = res.json() as PullStatus;
+          if (states.includes(last.state)) return last;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`pull of ${modelId} did not reach ${states.join('|')} in ${timeoutMs} ms; last: ${JSON.stringify(last)}; worker log: ${workerLog.slice(-5).join(' | ')}`);
+    },
+    async cleanup() {
+      for (const w of running) await w.close().catch(() => undefined);
+      await app.close();
+      await dropPrefix(config.queuePrefix);
+      await ctx.close();
+      await hub.close();
+      await temp.cleanup();
+    },
+  };
+  if (opts.worker !== false) harness.workers = await harness.startWorker();
+  return harness;
+}
+
+/** Removes every key of a test's BullMQ prefix (queues and Ferry's own keys). */
+export async function dropPrefix(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
