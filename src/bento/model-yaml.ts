@@ -1,5 +1,6 @@
 import { parse, parseDocument, stringify } from 'yaml';
 import { FerryError } from '../errors/ferry-error.js';
+import { parseSimpleYamlMapping } from './fast-model-yaml.js';
 
 export const MODEL_YAML = 'model.yaml';
 
@@ -25,7 +26,8 @@ export interface NewModelYamlInput {
  * is returned exactly as written (BentoML reads it back with datetime.fromisoformat).
  */
 export function parseModelYaml(text: string, file: string): ModelYaml {
-  let doc: unknown;
+  let doc: unknown = parseSimpleYamlMapping(text);
+  if (doc !== undefined) return doc as ModelYaml;
   try {
     doc = parse(text, { schema: 'core', uniqueKeys: false });
   } catch (err) {

@@ -1,11 +1,12 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { parse as parseToml } from 'smol-toml';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { RegistryStore } from '../../src/registry/registry-store.js';
+import { makeScratchDir } from '../support/scratch-dir.js';
 
 const WRITER = fileURLToPath(new URL('../../dist/test/support/registry-writer.js', import.meta.url));
 const WRITERS = 8;
@@ -13,7 +14,7 @@ const EACH = 50;
 
 let dir: string;
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ferry-concurrent-'));
+  dir = await makeScratchDir('ferry-concurrent-');
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -42,7 +43,7 @@ it(`${WRITERS} processes adding ${EACH} rows each at once end with ${WRITERS * E
       } catch {
         failures++;
       }
-      await new Promise((r) => setImmediate(r));
+      await sleep(1); // leave the CPU to the writers
     }
   })();
   for (const child of children) child.stdin!.write('go\n');

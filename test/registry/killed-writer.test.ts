@@ -1,5 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +6,7 @@ import { execa } from 'execa';
 import { parse as parseToml } from 'smol-toml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RegistryStore } from '../../src/registry/registry-store.js';
+import { makeScratchDir } from '../support/scratch-dir.js';
 import { realisticEntry } from '../support/realistic-entry.js';
 
 const WRITER = fileURLToPath(new URL('../../dist/test/support/registry-writer.js', import.meta.url));
@@ -15,7 +15,7 @@ const BASE_ROWS = 300; // enough that a write takes a few ms, so kills land insi
 
 let dir: string;
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'ferry-killed-'));
+  dir = await makeScratchDir('ferry-killed-');
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });

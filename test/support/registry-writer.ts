@@ -5,7 +5,7 @@ import { realisticEntry } from './realistic-entry.js';
 /**
  * A registry writer in its own process, for the concurrency and crash tests.
  *   add <dir> <prefix> <count>: waits for a line on stdin (so all writers start together),
- *     adds <count> rows one locked write at a time, prints "done".
+ *     adds <count> small rows one locked write at a time, prints "done".
  *   loop <dir> <prefix>: prints "ready", then adds rows <prefix>-0, -1, ... forever,
  *     printing "committed <n>" after each write returns (stdout to a pipe is synchronous on
  *     Linux, so a line printed before a SIGKILL is never lost).
@@ -16,7 +16,9 @@ async function main(): Promise<void> {
   const row = (n: number) => ({ ...realisticEntry(n), id: `${prefix}-${n}` });
   if (mode === 'add') {
     await firstLine();
-    for (let n = 0; n < Number(count); n++) await store.mutate((draft) => draft.set(row(n)));
+    for (let n = 0; n < Number(count); n++) {
+      await store.mutate((draft) => draft.set({ id: `${prefix}-${n}`, path: `/models/${prefix}/${n}.gguf`, size_bytes: n, sha256: '0'.repeat(64) }));
+    }
     process.stdout.write('done\n');
     return;
   }

@@ -61,7 +61,7 @@ export class HfClient {
     const files: HubFile[] = [];
     let url: string | undefined = `${this.endpoint}/api/models/${repo}/tree/${encodeURIComponent(revision)}?recursive=true`;
     for (let page = 0; url && page < 1000; page++) {
-      const res = await this.send('GET', url, `${repo}@${revision}`, signal);
+      const res = await this.getFollowingSameOrigin(url, `${repo}@${revision}`, signal);
       let items: unknown;
       try {
         items = JSON.parse(res.body);
@@ -148,6 +148,19 @@ export class HfClient {
 
   private authFor(url: string): Record<string, string> {
     return this.options.token && new URL(url).origin === this.hubOrigin ? { authorization: `Bearer ${this.options.token}` } : {};
+  }
+
+  /** API calls on a renamed repo answer a relative redirect: follow it, keeping the token. */
+  private async getFollowingSameOrigin(url: string, what: string, signal?: AbortSignal) {
+    for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+      const res = await this.send('GET', url, what, signal);
+      const location = header(res.headers, 'location');
+      if (res.statusCode < 300 || res.statusCode >= 400 || !location) return res;
+      const next = new URL(location, url);
+      if (next.origin !== new URL(url).origin) throw new FerryError('source.bad_response', `${what}: the API redirected to another host`);
+      url = next.toString();
+    }
+    throw new FerryError('source.bad_response', `${what}: too many redirects`);
   }
 
   private async send(method: 'GET' | 'HEAD', url: string, what: string, signal?: AbortSignal) {
