@@ -5,6 +5,7 @@ import type { PullQueue } from '../queue/pull-queue.js';
 import type { PullService } from '../services/pull-service.js';
 import type { FerryConfig } from '../config/load-config.js';
 import { RegistryStore } from '../registry/registry-store.js';
+import { FerryError } from '../errors/ferry-error.js';
 import { BentoService } from '../services/bento-service.js';
 import { CatalogueService } from '../services/catalogue-service.js';
 import { SlotService } from '../services/slot-service.js';
@@ -73,11 +74,46 @@ export class FerryContext {
   }
 
   /**
+   * Waits for the fail-fast connection to be up: without an offline queue, a command sent
+   * before the connection is ready would fail instead of waiting.
+   */
+  async redisReady(timeoutMs = 5000): Promise<void> {
+    const client = this.redis;
+    if (client.status === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.off('ready', onReady);
+        reject(new FerryError('redis.unavailable', `Redis did not answer within ${timeoutMs / 1000} s`, { hint: 'check REDIS_URL, or start Redis' }));
+      }, timeoutMs);
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      client.once('ready', onReady);
+    });
+  }
+
+  /**
+   * For CLI commands that talk to the queue: REDIS_URL (or config), else a Redis answering on
+   * 127.0.0.1:6379. Unlike `serve`, never starts one: no worker would be attached to it.
+   */
+  async connectRedisForClient(): Promise<void> {
+    if (this.config.redisUrl) return;
+    const { answersPing } = await import('../queue/resolve-redis.js');
+    const url = 'redis://127.0.0.1:6379';
+    if (!(await answersPing(url))) {
+      throw new FerryError('redis.unavailable', 'no Redis at 127.0.0.1:6379 and REDIS_URL is not set', { hint: 'start Ferry with `npm start` (or `ferry serve`), or set REDIS_URL' });
+    }
+    this.config.redisUrl = url;
+  }
+
+  /**
    * The pull queue and service, built on first use (bullmq is imported lazily for the same
    * start-up reason as ioredis). The API's Hub client carries no token: only workers hold it.
    */
   async pulls(): Promise<PullService> {
     if (!this.pullService) {
+      await this.redisReady();
       const [{ PullQueue }, { PullService }, { HfClient }] = await Promise.all([
         import('../queue/pull-queue.js'),
         import('../services/pull-service.js'),

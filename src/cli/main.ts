@@ -3,6 +3,7 @@ import { FerryContext } from '../app/create-context.js';
 import { loadConfig } from '../config/load-config.js';
 import { registerBentoCommands } from './commands/bento-command.js';
 import { registerModelCommands } from './commands/model-command.js';
+import { registerPullCommands } from './commands/pull-command.js';
 import { registerRegistryCommands } from './commands/registry-command.js';
 import { registerServeCommands } from './commands/serve-command.js';
 import { registerSlotCommands } from './commands/slot-command.js';
@@ -17,7 +18,9 @@ export async function main(argv: string[]): Promise<number> {
     .description('Ferry: the model-weights registry and pull service')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
-  registerCatalogueCommands(registerModelCommands(program, getContext), getContext);
+  const model = registerModelCommands(program, getContext);
+  registerCatalogueCommands(model, getContext);
+  registerPullCommands(program, model, getContext);
   registerSlotCommands(program, getContext);
   registerBentoCommands(program, getContext);
   registerRegistryCommands(program, getContext);

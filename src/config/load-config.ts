@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { JavaScriptTypeBuilder, Static } from '@sinclair/typebox';
-import { parse as parseToml } from 'smol-toml';
+import { parse as parseToml, TomlError } from 'smol-toml';
 import { FerryError } from '../errors/ferry-error.js';
 
 /**
@@ -156,7 +156,8 @@ function readConfigFile(path: string): ConfigFile {
   try {
     data = parseToml(text);
   } catch (err) {
-    throw new FerryError('config.invalid', `${path}: ${(err as Error).message.split('\n')[0]}`);
+    const where = err instanceof TomlError ? `:${err.line}:${err.column}` : '';
+    throw new FerryError('config.invalid', `${path}${where}: ${(err as Error).message.split('\n')[0]}`);
   }
   const require = createRequire(import.meta.url);
   const { Type } = require('@sinclair/typebox') as typeof import('@sinclair/typebox');

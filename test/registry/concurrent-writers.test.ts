@@ -46,7 +46,7 @@ it(`${WRITERS} processes adding ${EACH} rows each at once end with ${WRITERS * E
       await sleep(1); // leave the CPU to the writers
     }
   })();
-  for (const child of children) child.stdin!.write('go\n');
+  for (const child of children) child.stdin!.end('go\n');
   const results = await Promise.all(children);
   running = false;
   await reader;

@@ -7,6 +7,7 @@ import { FlmSource, type FlmProgress, type FlmSourceOptions } from '../../src/so
 import { FlmProgressTracker, parseFlmPullLine } from '../../src/sources/flm/flm-pull-progress.js';
 import { LineSplitter } from '../../src/util/line-splitter.js';
 import { parseFlmList } from '../../src/sources/flm/flm-list.js';
+import { flmRegistryEntry } from '../../src/sources/flm/flm-registry-entry.js';
 
 const FAKE_FLM = resolve('test/fixtures/fake-flm');
 const MiB = 1024 * 1024;
@@ -189,6 +190,20 @@ describe('FlmSource.pull', () => {
     expect(third.length).toBeGreaterThan(0);
     expect(Math.min(...third.map((p) => p.bytesDone))).toBeGreaterThanOrEqual(2048 + 3 * MiB - 0.05 * MiB);
     expect(new Set(seen.map((p) => p.fileIndex))).toEqual(new Set([1, 2, 3]));
+
+    const entry = flmRegistryEntry(result, await flm.tagInfo('qwen3:0.6b'), new Date(0));
+    expect(entry).toEqual({
+      id: 'qwen3:0.6b',
+      path: join(modelPath, 'Qwen3-0.6B-NPU2'),
+      name: 'qwen3:0.6b',
+      capabilities: ['chat'],
+      backends: ['npu'],
+      metadata: { runtime: 'flm', family: 'qwen3', flm_label: ['reasoning'] },
+      created_at: '1970-01-01T00:00:00.000Z',
+      size_bytes: QWEN_SIZE,
+      quant: 'Q4_1',
+      files: ['config.json', 'model.q4nx', 'tokenizer.json'].map((f) => ({ path: join(modelPath, 'Qwen3-0.6B-NPU2', f) })),
+    });
   });
 
   it('reports progress at most twice a second, and the final value always', async () => {

@@ -38,6 +38,7 @@ function firstLine(): Promise<void> {
     const rl = createInterface({ input: process.stdin });
     rl.once('line', () => {
       rl.close();
+      process.stdin.destroy(); // an open stdin would keep this process alive after its work
       resolve();
     });
   });
