@@ -1,0 +1,118 @@
+/**
+ * npm run bench:pull — a Ferry pull (download + verify + fsync + install + registry row) of a
+ * 2 GiB file from the fake Hub over loopback, against `curl -o f && sync f` and
+ * `curl -o f && sha256sum f` on the same server, alternating, medians of BENCH_RUNS runs.
+ * Also samples the worker's RSS. Needs Redis (REDIS_URL or 127.0.0.1:6379).
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { execa } from 'execa';
+import { FerryContext } from '../src/app/create-context.js';
+import { loadConfig } from '../src/config/load-config.js';
+import { dropPrefix } from '../test/support/pull-harness.js';
+import { REPO_ROOT } from '../test/support/worker-process.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const BYTES = Number(process.env.BENCH_BYTES ?? 2 * 1024 ** 3);
+const benchDir = await mkdtemp(join(REPO_ROOT, '.bench-pull-'));
+
+const hub = execa('node', [join(REPO_ROOT, 'dist/bench/fake-hub-process.js')], { env: { BENCH_BYTES: String(BYTES) }, buffer: false });
+const info = await new Promise<{ url: string; repo: string; file: string; sha256: string }>((resolve) => {
+  createInterface({ input: hub.stdout! }).once('line', (line) => resolve(JSON.parse(line)));
+});
+const env = {
+  FERRY_HOME: join(benchDir, 'home'),
+  REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+  FERRY_QUEUE_PREFIX: `{ferry-bench-${randomBytes(3).toString('hex')}}`,
+  HF_ENDPOINT: info.url,
+};
+await execa('mkdir', ['-p', env.FERRY_HOME]);
+await writeFile(join(env.FERRY_HOME, 'config.toml'), 'worker_concurrency = 1\n');
+const worker = execa('node', [join(REPO_ROOT, 'dist/workers/pull.js')], { env: { ...process.env, ...env }, buffer: false, stderr: 'pipe' });
+await new Promise<void>((resolve) => worker.stderr!.on('data', (d: Buffer) => d.toString().includes('taking jobs') && resolve()));
+const ctx = new FerryContext(loadConfig(env));
+const pulls = await ctx.pulls();
+const resolveUrl = `${info.url}/${info.repo}/resolve/main/${info.file}`;
+
+let peakRss = 0;
+const rssTimer = setInterval(async () => {
+  const status = await readFile(`/proc/${worker.pid}/status`, 'utf8').catch(() => '');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  peakRss = Math.max(peakRss, kb * 1024);
+}, 100);
+
+async function ferryPull(i: number): Promise<number> {
+  const id = `bench-${i}`;
+  const t0 = performance.now();
+  await pulls.start(id, { hf_repo: info.repo, hf_file: info.file });
+  for (;;) {
+    const s = await pulls.status(id);
+    if (s.state === 'completed') break;
+    if (s.state === 'failed' || s.state === 'cancelled') throw new Error(`pull failed: ${s.error}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const ms = performance.now() - t0;
+  const entry = await ctx.models.get(id);
+  if (entry.sha256 !== info.sha256) throw new Error('digest mismatch');
+  await ctx.models.remove(id);
+  return ms;
+}
+
+async function curlThen(cmd: string[], name: string): Promise<number> {
+  const file = join(benchDir, name);
+  const t0 = performance.now();
+  await execa('curl', ['-s', '-f', '-L', '-o', file, resolveUrl]);
+  await execa(cmd[0], [...cmd.slice(1), file]);
+  const ms = performance.now() - t0;
+  await rm(file);
+  return ms;
+}
+
+const times = { ferry: [] as number[], curlSync: [] as number[], curlSha: [] as number[] };
+try {
+  for (let i = 1; i <= RUNS; i++) {
+    times.curlSync.push(await curlThen(['sync'], 'curl-sync'));
+    times.ferry.push(await ferryPull(i));
+    times.curlSha.push(await curlThen(['sha256sum'], 'curl-sha'));
+    process.stderr.write(`run ${i}/${RUNS}: ferry ${fmt(times.ferry.at(-1)!)}  curl+sync ${fmt(times.curlSync.at(-1)!)}  curl+sha256sum ${fmt(times.curlSha.at(-1)!)}\n`);
+  }
+} finally {
+  clearInterval(rssTimer);
+  worker.kill('SIGTERM');
+  await worker.catch(() => undefined);
+  hub.kill('SIGTERM');
+  await hub.catch(() => undefined);
+  await dropPrefix(env.FERRY_QUEUE_PREFIX);
+  await ctx.close();
+  await rm(benchDir, { recursive: true, force: true });
+}
+
+const m = { ferry: median(times.ferry), curlSync: median(times.curlSync), curlSha: median(times.curlSha) };
+const gib = BYTES / 1024 ** 3;
+console.log(`\npull of ${gib.toFixed(2)} GiB over loopback, median of ${RUNS} runs each (alternating)\n`);
+console.log(table([
+  ['', 'median', 'throughput', 'ratio vs Ferry', 'target'],
+  ['Ferry pull (download+sha256+fsync+install+row)', fmt(m.ferry), rate(m.ferry), '1.00', ''],
+  ['curl -o f && sync f', fmt(m.curlSync), rate(m.curlSync), (m.ferry / m.curlSync).toFixed(2), 'Ferry <= 1.15x'],
+  ['curl -o f && sha256sum f', fmt(m.curlSha), rate(m.curlSha), (m.ferry / m.curlSha).toFixed(2), 'Ferry < 1.00x'],
+  ['worker peak RSS', `${(peakRss / 1024 ** 2).toFixed(0)} MB`, '', '', '< 200 MB'],
+]));
+const ok = m.ferry <= 1.15 * m.curlSync && m.ferry < m.curlSha && peakRss < 200 * 1024 ** 2;
+console.log(ok ? 'all targets met' : 'TARGET MISSED');
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+function fmt(ms: number): string {
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+function rate(ms: number): string {
+  return `${(BYTES / 1024 ** 2 / (ms / 1000)).toFixed(0)} MiB/s`;
+}
+function table(rows: string[][]): string {
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(w[i])).join('  ')).join('\n');
+}
