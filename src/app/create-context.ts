@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { AppServices } from '../api/app-services.js';
 import type { PullQueue } from '../queue/pull-queue.js';
 import type { PullService } from '../services/pull-service.js';
+import type { FlmSource } from '../sources/flm/flm-source.js';
 import type { FerryConfig } from '../config/load-config.js';
 import { RegistryStore } from '../registry/registry-store.js';
 import { FerryError } from '../errors/ferry-error.js';
@@ -25,6 +26,7 @@ export class FerryContext {
   readonly catalogue: CatalogueService;
   private redisClient?: Redis;
   private pullService?: PullService;
+  private flmSource?: FlmSource;
   private pullQueue?: PullQueue;
   private readonly closers: Array<() => Promise<void>> = [];
 
@@ -111,6 +113,15 @@ export class FerryContext {
    * The pull queue and service, built on first use (bullmq is imported lazily for the same
    * start-up reason as ioredis). The API's Hub client carries no token: only workers hold it.
    */
+  /** FLM as a source: tag checks in the API, `flm pull` in workers. */
+  async flm(): Promise<FlmSource> {
+    if (!this.flmSource) {
+      const { FlmSource } = await import('../sources/flm/flm-source.js');
+      this.flmSource = new FlmSource({ flmBin: this.config.flmBin, flmModelPath: this.config.flmModelPath });
+    }
+    return this.flmSource;
+  }
+
   async pulls(): Promise<PullService> {
     if (!this.pullService) {
       await this.redisReady();
@@ -128,6 +139,8 @@ export class FerryContext {
         hub: new HfClient({ endpoint: this.config.hfEndpoint, timeoutMs: 10_000 }),
         pullRoot: this.config.pullRoot,
         diskMarginBytes: this.config.diskMarginBytes,
+        flm: await this.flm(),
+        catalogue: (id) => this.catalogue.coordinatesFor(id),
       });
     }
     return this.pullService;

@@ -6,11 +6,13 @@ export interface RunningWorkers {
 
 /** Starts this process's workers: the pull queue now; verify and warm join them (issue #4). */
 export async function startWorkers(ctx: FerryContext, opts: { log?: (m: string) => void } = {}): Promise<RunningWorkers> {
-  const [{ startPullWorker }, { runHfPull, cleanStalePartials }, { HfClient }] = await Promise.all([
+  const [{ startPullWorker }, { runHfPull, cleanStalePartials }, { runFlmPull }, { HfClient }] = await Promise.all([
     import('../queue/pull-worker.js'),
     import('../services/hf-pull.js'),
+    import('../services/flm-pull.js'),
     import('../sources/huggingface/hf-client.js'),
   ]);
+  const flm = await ctx.flm();
   const { config } = ctx;
   const log = opts.log ?? ((m: string) => process.stderr.write(`[ferry worker] ${m}\n`));
   // The token lives only here, in the worker's memory; job data and status never carry it.
@@ -24,7 +26,9 @@ export async function startWorkers(ctx: FerryContext, opts: { log?: (m: string) 
     lockMs: config.jobLockMs,
     log,
     run: (job) =>
-      runHfPull(
+      job.data.source === 'flm'
+        ? runFlmPull({ flm, registry: ctx.registry }, job)
+        : runHfPull(
         {
           client,
           registry: ctx.registry,

@@ -25,4 +25,10 @@ export class CatalogueService {
       .filter((e) => (!filter.capability || e.capability === filter.capability) && (!filter.backend || e.backend === filter.backend))
       .map((e) => ({ ...e, tags: [...e.tags], in_registry: present.has(e.id) }));
   }
+
+  /** Where to pull a catalogue model from, when a pull request names only its id. */
+  async coordinatesFor(id: string): Promise<{ hf_repo: string; hf_file?: string } | undefined> {
+    const entry = (this.deps.catalogue ?? CURATED_CATALOGUE).find((e) => e.id === id);
+    return entry?.hf_repo ? { hf_repo: entry.hf_repo, hf_file: entry.hf_file } : undefined;
+  }
 }

@@ -8,6 +8,8 @@ import type { PullJobData, PullState, PullStatus } from '../queue/pull-status.js
 import type { HfClient } from '../sources/huggingface/hf-client.js';
 import { assertFilePattern, assertRepoId, assertRevision, modelIdFromFileName, parseHfShorthand, pickQuant, selectFiles } from '../sources/huggingface/hf-ref.js';
 import { assertFreeSpace } from '../stores/disk-space.js';
+import type { FlmSource } from '../sources/flm/flm-source.js';
+import { hasFlmTagShape } from '../registry/model-id.js';
 
 export interface PullRequestBody {
   hf_repo?: string;
@@ -44,6 +46,8 @@ export interface PullServiceDeps {
   pullRoot: string;
   diskMarginBytes: number;
   catalogue?: CoordinateLookup;
+  /** FLM, for `family:size` tags; absent: tags are not pullable here. */
+  flm?: FlmSource;
 }
 
 const FINISHED: PullState[] = ['completed', 'failed', 'cancelled'];
@@ -53,6 +57,7 @@ export class PullService {
   constructor(private readonly deps: PullServiceDeps) {}
 
   async start(rawRef: string, body: PullRequestBody = {}): Promise<PullStarted> {
+    if (hasFlmTagShape(rawRef) && !body.hf_repo) return this.startFlm(rawRef);
     const shorthand = parseHfShorthand(rawRef);
     const request = shorthand ? await this.fromShorthand(rawRef, shorthand) : await this.fromId(rawRef, body);
     const present = await this.presentEntry(request.model_id, body.sha256);
@@ -74,6 +79,23 @@ export class PullService {
       ...(resumed ? { resumed: true } : {}),
       ...(shorthand ? { derived_from: rawRef } : {}),
     };
+  }
+
+  /**
+   * An FLM tag: refused before anything runs unless `flm list` knows it (FLM would silently
+   * pull a default model); present when its row exists and FLM's directory is on disk.
+   */
+  private async startFlm(tag: string): Promise<PullStarted> {
+    if (!this.deps.flm) throw new FerryError('source.flm_unavailable', `"${tag}" is an FLM tag, and FLM is not configured here`);
+    await this.deps.flm.tagInfo(tag);
+    const present = await this.deps.registry.get(tag);
+    const base = { model_id: tag, source: 'flm' as const, status_url: statusUrl(tag) };
+    if (present && present.metadata?.runtime === 'flm' && (await stat(present.path).then(() => true, () => false))) {
+      return { httpStatus: 200, id: null, state: 'completed', ...base };
+    }
+    const { jobId, resumed } = await this.deps.queue.enqueue({ model_id: tag, source: 'flm', requested_at: Date.now() });
+    const status = await this.deps.queue.statusOfJob(jobId);
+    return { httpStatus: 202, id: jobId, state: status?.state ?? 'queued', ...base, ...(resumed ? { resumed: true } : {}) };
   }
 
   status(modelId: string): Promise<PullStatus> {
