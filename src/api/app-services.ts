@@ -4,6 +4,8 @@ import type { HealthService } from '../services/health-service.js';
 import type { ModelService } from '../services/model-service.js';
 import type { PullService } from '../services/pull-service.js';
 import type { SlotService } from '../services/slot-service.js';
+import type { SlotControlService } from '../services/slot-control-service.js';
+import type { VerifyService } from '../services/verify-service.js';
 
 /** What the routes may call. Routes never reach past these into files or Redis. */
 export interface AppServices {
@@ -13,4 +15,6 @@ export interface AppServices {
   pulls: PullService;
   slots: SlotService;
   catalogue: CatalogueService;
+  verify: VerifyService;
+  slotControl: SlotControlService;
 }

@@ -10,6 +10,7 @@ import type { Queue } from 'bullmq';
 import { registryRoutes } from './routes/registry-routes.js';
 import { slotRoutes } from './routes/slot-routes.js';
 import { catalogueRoutes } from './routes/catalogue-routes.js';
+import { verifyRoutes } from './routes/verify-routes.js';
 
 export interface BuildAppOptions {
   services: AppServices;
@@ -24,6 +25,8 @@ export async function buildApp({ services, logger = false, dashboardQueues }: Bu
     logger,
     // JSON bodies here are small coordinate objects; archives have their own streamed route.
     bodyLimit: 64 * 1024,
+    // Ids may be 128 characters (more once percent-encoded); find-my-way's default of 100 answered 414 for valid ids.
+    routerOptions: { maxParamLength: 512 },
     // Without this, Fastify's default validator coerces and strips; we want bad input refused.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
@@ -36,5 +39,6 @@ export async function buildApp({ services, logger = false, dashboardQueues }: Bu
   await app.register(registryRoutes, { services });
   await app.register(slotRoutes, { services });
   await app.register(catalogueRoutes, { services });
+  await app.register(verifyRoutes, { services });
   return app;
 }

@@ -13,6 +13,12 @@ import { SlotService } from '../services/slot-service.js';
 import { HealthService } from '../services/health-service.js';
 import { RegistryTransferService } from '../services/registry-transfer-service.js';
 import { ModelService } from '../services/model-service.js';
+import { HardwareService } from '../services/hardware-service.js';
+import { slotOpenAIModels } from '../services/slot-openai-models.js';
+import type { VerifyQueue } from '../queue/verify-queue.js';
+import type { WarmQueue } from '../queue/warm-queue.js';
+import type { VerifyService } from '../services/verify-service.js';
+import type { SlotControlService } from '../services/slot-control-service.js';
 
 /**
  * The composition root: builds stores and services from the config. The CLI, the API
@@ -24,6 +30,8 @@ export class FerryContext {
   readonly bento: BentoService;
   readonly slots: SlotService;
   readonly catalogue: CatalogueService;
+  readonly hardware: HardwareService;
+  private slotJobs?: { verifyQueue: VerifyQueue; warmQueue: WarmQueue; verify: VerifyService; slotControl: SlotControlService };
   private redisClient?: Redis;
   private pullService?: PullService;
   private flmSource?: FlmSource;
@@ -33,6 +41,7 @@ export class FerryContext {
   constructor(readonly config: FerryConfig) {
     this.registry = new RegistryStore(config.registryDir);
     this.slots = new SlotService({ slotsDir: config.slotsDir });
+    this.hardware = new HardwareService({ flmBin: config.flmBin });
     this.catalogue = new CatalogueService({ registry: this.registry });
     this.bento = new BentoService({
       registries: config.registries,
@@ -44,8 +53,9 @@ export class FerryContext {
       registry: this.registry,
       modelRoot: config.modelRoot,
       pullRoot: config.pullRoot,
-      openAIExtras: () => this.bento.listOpenAI(),
+      openAIExtras: async () => [...(await this.bento.listOpenAI()), ...(await slotOpenAIModels(this.slots))],
       slotsUsing: (id) => this.slots.slotsUsing(id),
+      npuPresent: () => this.hardware.npuPresent(),
     });
   }
 
@@ -167,7 +177,32 @@ export class FerryContext {
   }
 
   async apiServices(): Promise<AppServices> {
-    return { models: this.models, health: this.health, pulls: await this.pulls(), bento: this.bento, slots: this.slots, catalogue: this.catalogue };
+    const { verify, slotControl } = await this.slotJobServices();
+    return { models: this.models, health: this.health, pulls: await this.pulls(), bento: this.bento, slots: this.slots, catalogue: this.catalogue, verify, slotControl };
+  }
+
+  /** The verify and warm queues and the services on them (issue #4), built on first use like pulls(). */
+  async slotJobServices(): Promise<NonNullable<FerryContext['slotJobs']>> {
+    if (!this.slotJobs) {
+      const pulls = await this.pulls();
+      const [{ VerifyQueue }, { WarmQueue }, { VerifyService }, { SlotControlService }] = await Promise.all([
+        import('../queue/verify-queue.js'),
+        import('../queue/warm-queue.js'),
+        import('../services/verify-service.js'),
+        import('../services/slot-control-service.js'),
+      ]);
+      const verifyQueue = new VerifyQueue(this.redis, this.config.queuePrefix);
+      const warmQueue = new WarmQueue(this.redis, this.config.queuePrefix);
+      this.onClose(() => verifyQueue.close());
+      this.onClose(() => warmQueue.close());
+      this.slotJobs = {
+        verifyQueue,
+        warmQueue,
+        verify: new VerifyService({ queue: verifyQueue, models: this.models }),
+        slotControl: new SlotControlService({ slotsDir: this.config.slotsDir, slots: this.slots, models: this.models, pulls, warmQueue }),
+      };
+    }
+    return this.slotJobs;
   }
 
   onClose(fn: () => Promise<void>): void {

@@ -4,7 +4,7 @@ export interface RunningWorkers {
   close(): Promise<void>;
 }
 
-/** Starts this process's workers: the pull queue now; verify and warm join them (issue #4). */
+/** Starts this process's workers: pull, verify and warm. */
 export async function startWorkers(ctx: FerryContext, opts: { log?: (m: string) => void } = {}): Promise<RunningWorkers> {
   const [{ startPullWorker }, { runHfPull, cleanStalePartials }, { runFlmPull }, { HfClient }] = await Promise.all([
     import('../queue/pull-worker.js'),
@@ -18,7 +18,11 @@ export async function startWorkers(ctx: FerryContext, opts: { log?: (m: string) 
   // The token lives only here, in the worker's memory; job data and status never carry it.
   const client = new HfClient({ endpoint: config.hfEndpoint, token: config.hfToken });
   const pullQueue = await ctx.pullQueueStore();
+  // Verify and warm (issue #4); their hooks continue a slot swap after its pull.
+  const { startSlotWorkers } = await import('./start-slot-workers.js');
+  const slotWorkers = await startSlotWorkers(ctx, log);
   const pull = await startPullWorker({
+    ...slotWorkers.pullHooks,
     redisUrl: config.redisUrl!,
     prefix: config.queuePrefix,
     pullQueue,
@@ -50,6 +54,7 @@ export async function startWorkers(ctx: FerryContext, opts: { log?: (m: string) 
     async close() {
       clearInterval(timer);
       await pull.close();
+      await slotWorkers.close();
     },
   };
 }

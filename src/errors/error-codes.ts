@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   'model.invalid_source': 422,
   'model.insufficient_disk': 507,
   'model.pull_job_not_found': 404,
+  'model.verify_job_not_found': 404,
   'model.corrupt': 409,
   'registry.corrupt': 500,
   'registry.locked': 503,

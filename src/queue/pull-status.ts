@@ -65,6 +65,8 @@ export interface PullJobData {
   revision?: string;
   expected_sha256?: string;
   requested_at: number;
+  /** Set by a slot swap: when the pull finishes, the worker continues with verify, then warm. */
+  chain?: { slot: string };
 }
 
 export interface PullResult {

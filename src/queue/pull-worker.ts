@@ -35,6 +35,19 @@ export interface PullWorkerOptions {
   /** Does the work; `source` in the job data picks Hugging Face or FLM. */
   run: (job: PullJobContext) => Promise<PullResult>;
   log?: (message: string) => void;
+  /**
+   * Called in the processor after a successful pull (so a chain survives an API restart and
+   * runs at least once). A failure is logged and never fails the pull.
+   */
+  onCompleted?: (data: PullJobData, result: PullResult) => Promise<void>;
+  /** Called once a pull has failed for good (no retry left) or was cancelled; errors are logged only. */
+  onFailed?: (data: PullJobData, failure: PullFailure) => Promise<void>;
+}
+
+export interface PullFailure {
+  code: string;
+  message: string;
+  cancelled: boolean;
 }
 
 export interface RunningPullWorker {
@@ -63,7 +76,17 @@ export async function startPullWorker(opts: PullWorkerOptions): Promise<RunningP
       const controller = new AbortController();
       active.set(job.id!, controller);
       try {
-        return await processJob(job, controller, opts, name);
+        const result = await processJob(job, controller, opts, name);
+        await opts.onCompleted?.(job.data, result).catch((err: Error) => log(`pull ${job.id}: after-pull hook failed: ${err.message}`));
+        return result;
+      } catch (err) {
+        const p = (typeof job.progress === 'object' ? job.progress : {}) as Partial<PullProgress>;
+        const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+        if (final && controller.signal.reason !== 'shutdown') {
+          const failure = { code: p.error_code ?? 'pull.failed', message: p.error ?? (err as Error).message, cancelled: p.error_code === 'pull.cancelled' };
+          await opts.onFailed?.(job.data, failure).catch((e: Error) => log(`pull ${job.id}: failure hook failed: ${e.message}`));
+        }
+        throw err;
       } finally {
         active.delete(job.id!);
       }

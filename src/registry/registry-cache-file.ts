@@ -12,12 +12,14 @@ export interface FileKey {
   size: number;
 }
 
-/** What a sidecar gives back: the parsed rows, each with its JSON line and its TOML chunk from the file. */
+/** What a sidecar gives back: the parsed rows with their JSON lines, and where each row's TOML chunk sits in the file. */
 export interface CachedRegistry {
   models: Map<string, RegistryEntry>;
   extra: Record<string, unknown>;
   jsonLines: Map<RegistryEntry, string>;
-  chunks: Map<RegistryEntry, string>;
+  /** Rows in file order, and [start, end) of each one's chunk in the file's decoded text. */
+  entries: RegistryEntry[];
+  spans: number[];
 }
 
 interface Header {
@@ -45,8 +47,8 @@ export class RegistryCacheFile {
     return new RegistryCacheFile(join(dirname(tomlFile), `.${basename(tomlFile)}.cache.json`));
   }
 
-  /** The cached rows of `text` (the TOML file whose identity is `key`), or undefined if the sidecar is for another version. */
-  async load(key: FileKey, text: string): Promise<CachedRegistry | undefined> {
+  /** The cached rows of the TOML file whose identity is `key`, or undefined if the sidecar is for another version. */
+  async load(key: FileKey): Promise<CachedRegistry | undefined> {
     let data: string;
     try {
       data = await readFile(this.path, 'utf8');
@@ -54,7 +56,7 @@ export class RegistryCacheFile {
       return undefined;
     }
     try {
-      return decode(data, key, text);
+      return decode(data, key);
     } catch {
       return undefined; // torn or foreign: parse the TOML instead
     }
@@ -77,7 +79,7 @@ export class RegistryCacheFile {
   }
 }
 
-function decode(data: string, key: FileKey, text: string): CachedRegistry | undefined {
+function decode(data: string, key: FileKey): CachedRegistry | undefined {
   const firstBreak = data.indexOf('\n');
   const header = JSON.parse(data.slice(0, firstBreak)) as Header;
   if (header.v !== VERSION || !sameKey(header.key, key)) return undefined;
@@ -88,16 +90,15 @@ function decode(data: string, key: FileKey, text: string): CachedRegistry | unde
     models: new Map(),
     extra: fromJsonLine(header.extra) as Record<string, unknown>,
     jsonLines: new Map(),
-    chunks: new Map(),
+    entries: [],
+    spans: header.spans,
   };
-  for (let i = 0; i < lines.length; i++) {
-    const entry = fromJsonLine(lines[i]) as RegistryEntry;
-    const start = header.spans[2 * i];
-    const end = header.spans[2 * i + 1];
-    if (typeof entry?.id !== 'string' || end > text.length || !text.startsWith('[models', start)) return undefined;
+  for (const line of lines) {
+    const entry = fromJsonLine(line) as RegistryEntry;
+    if (typeof entry?.id !== 'string') return undefined;
     result.models.set(entry.id, entry);
-    result.jsonLines.set(entry, lines[i]);
-    result.chunks.set(entry, text.slice(start, end));
+    result.jsonLines.set(entry, line);
+    result.entries.push(entry);
   }
   return result;
 }

@@ -65,8 +65,7 @@ export class RegistryStore {
       const info = await handle.stat();
       const key: CacheKey = { ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, size: info.size };
       if (this.cache && sameKey(this.cache.key, key)) return this.cache.snapshot;
-      const text = await handle.readFile('utf8');
-      const snapshot = (await this.loadSidecar(key, text)) ?? parseRegistry(text, this.file);
+      const snapshot = (await this.loadSidecar(key)) ?? parseRegistry(await handle.readFile('utf8'), this.file);
       this.cache = { key, snapshot };
       return snapshot;
     } catch (err) {
@@ -77,12 +76,49 @@ export class RegistryStore {
     }
   }
 
-  private async loadSidecar(key: CacheKey, text: string): Promise<RegistrySnapshot | undefined> {
-    const cached = await this.sidecar.load(key, text);
+  /** Readers take the rows from the sidecar without reading the TOML at all; writers fetch the chunks later (attachChunks). */
+  private async loadSidecar(key: CacheKey): Promise<RegistrySnapshot | undefined> {
+    const cached = await this.sidecar.load(key);
     if (!cached) return undefined;
     for (const [entry, line] of cached.jsonLines) this.jsonCache.set(entry, line);
-    for (const [entry, chunk] of cached.chunks) this.chunkCache.set(entry, chunk);
-    return { models: cached.models, extra: cached.extra };
+    const snapshot = { models: cached.models, extra: cached.extra };
+    this.pendingSpans = { snapshot, key, entries: cached.entries, spans: cached.spans };
+    return snapshot;
+  }
+
+  /**
+   * A writer that got its snapshot from the sidecar takes each row's TOML chunk from the
+   * file itself (the sidecar says where), so it need not re-serialise 10,000 unchanged rows.
+   * Only if the file is still the version the sidecar described.
+   */
+  private async attachChunks(snapshot: RegistrySnapshot): Promise<void> {
+    const pending = this.pendingSpans;
+    if (!pending || pending.snapshot !== snapshot) return;
+    this.pendingSpans = undefined;
+    const handle = await open(this.file, 'r');
+    try {
+      const info = await handle.stat();
+      if (!sameKey(pending.key, { ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, size: info.size })) return;
+      const text = await handle.readFile('utf8');
+      const { entries, spans } = pending;
+      for (let i = 0; i < entries.length; i++) {
+        const start = spans[2 * i];
+        const end = spans[2 * i + 1];
+        if (end > text.length || !text.startsWith('[models', start)) return;
+        this.chunkCache.set(entries[i], text.slice(start, end));
+      }
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private pendingSpans?: { snapshot: RegistrySnapshot; key: CacheKey; entries: RegistryEntry[]; spans: number[] };
+  /** The last sidecar write, done after the lock is released (it is only a cache; see RegistryCacheFile). */
+  private sidecarWrite: Promise<void> = Promise.resolve();
+
+  /** Waits for the sidecar write of the last mutation (tests; a process exiting waits for it anyway). */
+  async flush(): Promise<void> {
+    await this.sidecarWrite;
   }
 
   private empty?: RegistrySnapshot;
@@ -121,20 +157,27 @@ export class RegistryStore {
         values: () => models.values(),
       };
       const result = await change(draft);
-      if (dirty) await this.write({ models, extra: current.extra });
+      if (dirty) {
+        await this.attachChunks(current);
+        await this.write({ models, extra: current.extra });
+      }
       return result;
     });
   }
 
   private async write(snapshot: RegistrySnapshot): Promise<void> {
     const { text, entries, spans } = this.serialise(snapshot);
+    await this.sidecarWrite; // so the sweep below never removes our own sidecar's temp file
     await removeLeftoverTempFiles(this.dir);
     await writeFileAtomic(this.file, text);
     const info = await stat(this.file);
     const key: CacheKey = { ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, size: info.size };
-    this.cache = { key, snapshot };
-    // Still under the lock, so no other Ferry writer can pair a newer registry.toml with this sidecar.
-    await this.sidecar.save(key, snapshot.extra, entries.map((e) => this.jsonLineOf(e)), spans).catch(() => undefined);
+    // Cached in file order (sorted by id), so this process lists rows exactly as a fresh reader would.
+    this.cache = { key, snapshot: { models: new Map(entries.map((e) => [e.id, e])), extra: snapshot.extra } };
+    // Not awaited: a sidecar is only used when its recorded key matches the file, so one that
+    // lands after a newer writer's is ignored, never wrong. The next write waits for this one.
+    const previous = this.sidecarWrite;
+    this.sidecarWrite = previous.then(() => this.sidecar.save(key, snapshot.extra, entries.map((e) => this.jsonLineOf(e)), spans)).catch(() => undefined);
   }
 
   /** The file's text, plus where each row's chunk sits in it (for the sidecar). Rows are sorted by id. */

@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { FerryError } from '../errors/ferry-error.js';
 import { assertModelId, describe } from '../registry/model-id.js';
 import type { RegistryEntry } from '../registry/registry-entry.js';
-import type { RegistryStore } from '../registry/registry-store.js';
+import type { RegistrySnapshot, RegistryStore } from '../registry/registry-store.js';
 import { HashingPassThrough, sha256File, type ProgressFn } from '../util/hash-stream.js';
 import { fsyncDirectory, tempPathFor } from '../stores/atomic-write.js';
 
@@ -30,6 +30,8 @@ export interface ModelServiceDeps {
   slotsUsing?: (id: string) => Promise<string[]>;
   /** More `/v1/models` entries from elsewhere (the file registries' models, by slot ref). */
   openAIExtras?: () => Promise<OpenAIModel[]>;
+  /** Whether an NPU runtime is present (cached by the caller): FLM rows are then `pullable`. */
+  npuPresent?: () => Promise<boolean>;
 }
 
 /** Fields a user may change with `update`; path, digests and id belong to Ferry. */
@@ -44,10 +46,29 @@ export class ModelService {
     return this.deps.registry.list();
   }
 
-  /** Rows as the API shows them (issue #4 adds `pullable` for FLM rows). */
+  /** Rows as the API shows them: FLM rows get `pullable: true` when an NPU runtime is present here. */
   async listForApi(): Promise<RegistryEntry[]> {
-    return this.list();
+    const rows = await this.list();
+    if (!this.deps.npuPresent || !rows.some((e) => e.metadata?.runtime === 'flm')) return rows;
+    const npu = await this.deps.npuPresent().catch(() => false);
+    return rows.map((e) => (e.metadata?.runtime === 'flm' ? { ...e, pullable: npu } : e));
   }
+
+  /**
+   * GET /api/models's body, `{"models":[...]}`, serialised once per registry snapshot: at
+   * 10,000 rows the serialisation alone takes ~250 ms, and the snapshot object changes
+   * whenever the file does. If listForApi ever depends on more than the registry (FLM's
+   * list, say), that input must become part of this cache's key.
+   */
+  async listForApiJson(): Promise<string> {
+    const snapshot = await this.deps.registry.read();
+    if (this.apiBody?.snapshot === snapshot) return this.apiBody.body;
+    const body = JSON.stringify({ models: await this.listForApi() });
+    this.apiBody = { snapshot, body };
+    return body;
+  }
+
+  private apiBody?: { snapshot: RegistrySnapshot; body: string };
 
   /** One OpenAI model object per registry row. */
   async listOpenAI(): Promise<OpenAIModel[]> {

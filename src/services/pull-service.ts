@@ -56,8 +56,9 @@ const FINISHED: PullState[] = ['completed', 'failed', 'cancelled'];
 export class PullService {
   constructor(private readonly deps: PullServiceDeps) {}
 
-  async start(rawRef: string, body: PullRequestBody = {}): Promise<PullStarted> {
-    if (hasFlmTagShape(rawRef) && !body.hf_repo) return this.startFlm(rawRef);
+  /** `chain`: a slot swap waiting for this pull (the worker continues with verify and warm). */
+  async start(rawRef: string, body: PullRequestBody = {}, chain?: PullJobData['chain']): Promise<PullStarted> {
+    if (hasFlmTagShape(rawRef) && !body.hf_repo) return this.startFlm(rawRef, chain);
     const shorthand = parseHfShorthand(rawRef);
     const request = shorthand ? await this.fromShorthand(rawRef, shorthand) : await this.fromId(rawRef, body);
     const present = await this.presentEntry(request.model_id, body.sha256);
@@ -65,7 +66,7 @@ export class PullService {
       return { httpStatus: 200, id: null, model_id: present.id, state: 'completed', source: 'hf', hf_repo: present.hf_repo, hf_file: present.hf_filename, status_url: statusUrl(present.id), ...(shorthand ? { derived_from: rawRef } : {}) };
     }
     await this.preflight(request, !shorthand);
-    const { jobId, resumed } = await this.deps.queue.enqueue(request);
+    const { jobId, resumed } = await this.deps.queue.enqueue(chain ? { ...request, chain } : request);
     const status = await this.deps.queue.statusOfJob(jobId);
     return {
       httpStatus: 202,
@@ -85,7 +86,7 @@ export class PullService {
    * An FLM tag: refused before anything runs unless `flm list` knows it (FLM would silently
    * pull a default model); present when its row exists and FLM's directory is on disk.
    */
-  private async startFlm(tag: string): Promise<PullStarted> {
+  private async startFlm(tag: string, chain?: PullJobData['chain']): Promise<PullStarted> {
     if (!this.deps.flm) throw new FerryError('source.flm_unavailable', `"${tag}" is an FLM tag, and FLM is not configured here`);
     await this.deps.flm.tagInfo(tag);
     const present = await this.deps.registry.get(tag);
@@ -93,7 +94,7 @@ export class PullService {
     if (present && present.metadata?.runtime === 'flm' && (await stat(present.path).then(() => true, () => false))) {
       return { httpStatus: 200, id: null, state: 'completed', ...base };
     }
-    const { jobId, resumed } = await this.deps.queue.enqueue({ model_id: tag, source: 'flm', requested_at: Date.now() });
+    const { jobId, resumed } = await this.deps.queue.enqueue({ model_id: tag, source: 'flm', requested_at: Date.now(), ...(chain ? { chain } : {}) });
     const status = await this.deps.queue.statusOfJob(jobId);
     return { httpStatus: 202, id: jobId, state: status?.state ?? 'queued', ...base, ...(resumed ? { resumed: true } : {}) };
   }

@@ -6,6 +6,9 @@ import { withFileLock } from '../stores/file-lock.js';
 import { assertSlotName } from './slot-config.js';
 import { assertTransition, isSlotState, type SlotState } from './slot-states.js';
 
+/** Transitions kept in state.json's `history`. */
+const HISTORY_LENGTH = 20;
+
 /** A slot's runtime state as hal0 keeps it in `state.json`. */
 export interface SlotRuntimeState {
   name: string;
@@ -52,7 +55,9 @@ export class SlotStateStore {
   async transition(name: string, to: SlotState, patch: SlotStatePatch = {}): Promise<SlotRuntimeState> {
     return this.locked(name, async (current) => {
       assertTransition(name, current.state, to);
-      return { ...current, message: null, ...patch, name, state: to };
+      // A short trail of states (an extra key hal0 ignores): what `ferry slot show` and tests read to see how a slot got here.
+      const history = [...(Array.isArray(current.history) ? current.history : []), { state: to, at: Date.now() / 1000 }].slice(-HISTORY_LENGTH);
+      return { ...current, message: null, ...patch, name, state: to, history };
     });
   }
 

@@ -1,4 +1,5 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -107,7 +108,7 @@ describe('models API', () => {
   });
 
   it.each([
-    ['dot dot', '%2E%2E'],
+    ['dot dot and a slash', '..%2Fetc'],
     ['dot dot inside', 'a..b'],
     ['encoded slash', 'a%2Fb'],
     ['encoded backslash', 'a%5Cb'],
@@ -121,6 +122,27 @@ describe('models API', () => {
     expectError(await app.inject({ method: 'GET', url: `/api/models/${raw}` }), 400, 'model.invalid_id');
     expectError(await app.inject({ method: 'DELETE', url: `/api/models/${raw}` }), 400, 'model.invalid_id');
     expectError(await app.inject({ method: 'PATCH', url: `/api/models/${raw}`, payload: { name: 'x' } }), 400, 'model.invalid_id');
+  });
+
+  it('an id of 128 characters is valid (404 when absent, not 414); 129 is model.invalid_id', async () => {
+    expectError(await app.inject({ method: 'GET', url: `/api/models/${'x'.repeat(128)}` }), 404, 'model.not_found');
+    expectError(await app.inject({ method: 'GET', url: `/api/models/${'x'.repeat(129)}` }), 400, 'model.invalid_id');
+  });
+
+  it('a raw %2E%2E path segment over real HTTP is model.invalid_id (clients do not always normalise)', async () => {
+    const address = await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = new URL(address);
+    const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port, path: '/api/models/%2E%2E', method: 'GET' }, (r) => {
+        let body = '';
+        r.on('data', (c) => (body += c));
+        r.on('end', () => resolve({ status: r.statusCode!, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body).error.code).toBe('model.invalid_id');
   });
 
   it('DELETE removes the row and the weights it owns; a second DELETE is 404', async () => {

@@ -65,6 +65,7 @@ it(`a writer killed with SIGKILL ${KILLS} times never leaves a torn registry, an
   // The next write (lock possibly left by a dead pid: taken over at once) removes leftover temp files.
   const release = Date.now();
   await store.mutate((draft) => draft.set({ id: 'after-the-storm', path: '/m/x' }));
+  await store.flush();
   expect(Date.now() - release).toBeLessThan(5_000); // far below the 10 s heartbeat timeout
   const names = await readdir(dir);
   expect(names.filter((n) => n.endsWith('.tmp') || n.includes('.lock'))).toEqual([]);

@@ -171,6 +171,7 @@ describe('RegistryStore: sidecar cache (.registry.toml.cache.json)', () => {
     await copyFile(FIXTURE, file);
     const writer = new RegistryStore(dir);
     await writer.mutate((draft) => draft.set({ ...realisticEntry(7), id: 'ferry-row' }));
+    await writer.flush();
     expect((await readdir(dir)).includes(CACHE_FILE)).toBe(true);
     const fromToml = [...(await new RegistryStore(dir).read()).models.values()];
     const fromSidecar = [...(await new RegistryStore(dir).read()).models.values()];
@@ -179,6 +180,7 @@ describe('RegistryStore: sidecar cache (.registry.toml.cache.json)', () => {
     expect((qwen.metadata as Record<string, unknown>).downloaded_at).toBeInstanceOf(TomlDate);
     // ...and a cold writer that used it writes the same bytes a fresh parse would
     const coldWriter = new RegistryStore(dir);
+    await coldWriter.read(); // from the sidecar: the chunks come from the file at write time
     await coldWriter.mutate((draft) => draft.set({ id: 'another', path: '/m/another' }));
     const doc = parseToml(await readFile(file, 'utf8')) as { models: Record<string, unknown> };
     const fixture = parseToml(await readFile(FIXTURE, 'utf8')) as { models: Record<string, unknown> };
@@ -188,6 +190,7 @@ describe('RegistryStore: sidecar cache (.registry.toml.cache.json)', () => {
   it('is a cache only: a hal0 edit of registry.toml is seen, the stale sidecar ignored', async () => {
     const writer = new RegistryStore(dir);
     await writer.mutate((draft) => draft.set({ id: 'a', path: '/m/a', name: 'from ferry' }));
+    await writer.flush();
     const cacheBefore = await readFile(join(dir, CACHE_FILE), 'utf8');
     await sleep(20); // past a coarse timestamp tick, so the edit gets a new mtime as it would in life
     // hal0 rewrites the file in place with the same length (same size, new mtime/ctime)
@@ -206,6 +209,7 @@ describe('RegistryStore: sidecar cache (.registry.toml.cache.json)', () => {
   it('a torn or garbage sidecar is ignored', async () => {
     const writer = new RegistryStore(dir);
     await writer.mutate((draft) => draft.set({ id: 'a', path: '/m/a' }));
+    await writer.flush();
     const cache = await readFile(join(dir, CACHE_FILE), 'utf8');
     await writeFile(join(dir, CACHE_FILE), cache.slice(0, cache.length - 10));
     expect((await new RegistryStore(dir).list()).map((m) => m.id)).toEqual(['a']);

@@ -6,7 +6,7 @@ const QUANTS = ['q4_k_m', 'q5_k_m', 'q8_0', 'f16'];
 
 /**
  * A registry row shaped like the ones hal0 and Ferry write for a GGUF from the Hub
- * (about 500 bytes of TOML with its defaults and metadata tables), so 10,000 of them
+ * (about 550 bytes of TOML with its defaults and metadata tables), so 10,000 of them
  * make a registry of roughly the size the benchmark targets are about.
  */
 export function realisticEntry(i: number, modelRoot = '/var/lib/ferry/models'): RegistryEntry {
@@ -17,7 +17,6 @@ export function realisticEntry(i: number, modelRoot = '/var/lib/ferry/models'): 
   return {
     id,
     path: `${modelRoot}/local/${file}`,
-    name: `${family} ${i} Instruct ${quant.toUpperCase()}`,
     size_bytes: 400_000_000 + i * 1_000_003,
     quant,
     license: 'apache-2.0',
@@ -30,6 +29,6 @@ export function realisticEntry(i: number, modelRoot = '/var/lib/ferry/models'): 
     capabilities: ['chat'],
     created_at: new Date(Date.UTC(2025, 0, 1) + i * 60_000).toISOString(),
     defaults: { context_size: 8192, n_gpu_layers: 99 },
-    metadata: { context_length: 32768, upstream_url: `https://huggingface.co/example-org/${family}-${i}-instruct-GGUF` },
+    metadata: { context_length: 32768 },
   };
 }

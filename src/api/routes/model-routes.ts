@@ -7,8 +7,9 @@ type IdParams = { Params: { id: string } };
 
 /** The registry over HTTP: list, show, delete, update metadata. */
 export async function modelRoutes(app: FastifyInstance, { services }: { services: AppServices }): Promise<void> {
-  app.get('/api/models', { schema: { response: { 200: ModelListResponse, ...errorResponses } } }, async () => {
-    return { models: await services.models.listForApi() };
+  app.get('/api/models', { schema: { response: { 200: ModelListResponse, ...errorResponses } } }, async (_req, reply) => {
+    // A JSON string is sent as is: the body is serialised once per registry version (see listForApiJson).
+    return reply.type('application/json; charset=utf-8').send(await services.models.listForApiJson());
   });
 
   app.get<IdParams>('/api/models/:id', { schema: { params: ModelIdParams, response: { 200: ModelEntrySchema, ...errorResponses } } }, async (req) => {

@@ -8,6 +8,8 @@ const OpenAIModel = Type.Object({
   object: Type.Literal('model'),
   created: Type.Integer(),
   owned_by: Type.String(),
+  /** Set on a slot's row (its id is the slot name): the registry id loaded in it. */
+  model_id: Type.Optional(Type.Union([Type.String(), Type.Null()])),
 });
 
 /** `/v1/models` in OpenAI's shape, so OpenAI clients can enumerate what this box serves. */

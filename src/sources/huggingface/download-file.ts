@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../../errors/ferry-error.js';
 import type { HfClient } from './hf-client.js';
 import { RetryableHubError } from './hub-errors.js';
+import { createSyncingWriteStream } from '../../stores/syncing-write-stream.js';
 
 export interface DownloadTarget {
   repo: string;
@@ -163,7 +164,7 @@ async function fetchRange(opts: DownloadOptions, hashes: Hashes): Promise<'ok' |
     },
   });
   try {
-    await pipeline(stream, hasher, createWriteStream(partPath, { flags: 'a', highWaterMark: 1 << 20 }));
+    await pipeline(stream, hasher, createSyncingWriteStream(partPath));
   } finally {
     clearInterval(watchdog);
   }

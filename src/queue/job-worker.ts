@@ -1,0 +1,61 @@
+import { Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+
+export interface JobWorkerOptions<D, R> {
+  queueName: string;
+  redisUrl: string;
+  prefix: string;
+  /**
+   * Jobs this process runs at once.
+   * @defaultValue 1
+   */
+  concurrency?: number;
+  lockMs: number;
+  /** The work. Must keep the event loop free (stream, never block) so the lock is renewed. */
+  process: (job: Job<D, R>) => Promise<R>;
+  /** After a job succeeded, still inside the processor (at least once); errors are logged only. */
+  onCompleted?: (job: Job<D, R>, result: R) => Promise<void>;
+  /** After the last attempt of a job failed; errors are logged only. */
+  onFailed?: (job: Job<D, R>, err: Error) => Promise<void>;
+  log: (message: string) => void;
+  /**
+   * How long close() waits for active jobs.
+   * @defaultValue 10000
+   */
+  shutdownGraceMs?: number;
+}
+
+export interface RunningJobWorker {
+  close(): Promise<void>;
+}
+
+/** A BullMQ worker for the verify and warm queues, with the hooks that chain jobs. */
+export function startJobWorker<D, R>(opts: JobWorkerOptions<D, R>): RunningJobWorker {
+  const connection = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+  connection.on('error', (err) => opts.log(`${opts.queueName} worker connection: ${err.message}`));
+  const worker = new Worker<D, R>(
+    opts.queueName,
+    async (job) => {
+      try {
+        const result = await opts.process(job);
+        await opts.onCompleted?.(job, result).catch((err: Error) => opts.log(`${opts.queueName} ${job.id}: after-job hook failed: ${err.message}`));
+        return result;
+      } catch (err) {
+        if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+          await opts.onFailed?.(job, err as Error).catch((e: Error) => opts.log(`${opts.queueName} ${job.id}: failure hook failed: ${e.message}`));
+        }
+        throw err;
+      }
+    },
+    { connection, prefix: opts.prefix, concurrency: opts.concurrency ?? 1, lockDuration: opts.lockMs, stalledInterval: opts.lockMs },
+  );
+  worker.on('error', (err) => opts.log(`${opts.queueName} worker: ${err.message}`));
+  worker.on('failed', (job, err) => opts.log(`${opts.queueName} ${job?.id} failed: ${err.message}`));
+  return {
+    async close() {
+      const grace = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), opts.shutdownGraceMs ?? 10_000).unref());
+      if ((await Promise.race([worker.close(), grace])) === 'timeout') await worker.close(true).catch(() => undefined);
+      connection.disconnect();
+    },
+  };
+}
