@@ -9,6 +9,9 @@ import { registerServeCommands } from './commands/serve-command.js';
 import { registerSlotCommands } from './commands/slot-command.js';
 import { registerCatalogueCommands } from './commands/catalogue-command.js';
 import { reportError } from './output.js';
+import { registerVerifyCommands } from './commands/verify-command.js';
+import { registerSlotChangeCommands } from './commands/slot-change-command.js';
+import { registerInitCommands } from './commands/init-command.js';
 
 /** `ferry`: every command builds one context lazily so `--help` needs no config or Redis. */
 export async function main(argv: string[]): Promise<number> {
@@ -21,7 +24,10 @@ export async function main(argv: string[]): Promise<number> {
   const model = registerModelCommands(program, getContext);
   registerCatalogueCommands(model, getContext);
   registerPullCommands(program, model, getContext);
-  registerSlotCommands(program, getContext);
+  const slot = registerSlotCommands(program, getContext);
+  registerVerifyCommands(model, getContext);
+  registerSlotChangeCommands(model, slot, getContext);
+  registerInitCommands(program, getContext);
   registerBentoCommands(program, getContext);
   registerRegistryCommands(program, getContext);
   registerServeCommands(program, getContext);

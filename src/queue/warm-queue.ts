@@ -47,6 +47,12 @@ export class WarmQueue {
     return job.id!;
   }
 
+  /** BullMQ's state of a warm job ('completed', 'failed', 'active', ...; 'unknown' once removed). */
+  async jobState(jobId: string): Promise<string> {
+    const job = await this.queue.getJob(jobId);
+    return job ? job.getState() : 'unknown';
+  }
+
   async close(): Promise<void> {
     await this.queue.close();
   }

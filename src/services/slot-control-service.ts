@@ -82,6 +82,11 @@ export class SlotControlService {
     return { slot: name, model: started.model_id, action: 'pull', job_id: started.id, state: idle ? 'pulling' : before.state, status_url: statusUrl(name) };
   }
 
+  /** True once a warm job has finished (either way), so a waiting CLI can stop polling. */
+  async warmFinished(jobId: string): Promise<boolean> {
+    return ['completed', 'failed', 'unknown'].includes(await this.deps.warmQueue.jobState(jobId));
+  }
+
   /** The slot plus, while a swap's pull runs, its status; a pull cancelled before a worker took it sends the slot back to offline here. */
   async get(name: string): Promise<SlotDetail> {
     const view = await this.deps.slots.get(name);

@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../../errors/ferry-error.js';
 import type { HfClient } from './hf-client.js';
@@ -164,7 +164,7 @@ async function fetchRange(opts: DownloadOptions, hashes: Hashes): Promise<'ok' |
     },
   });
   try {
-    await pipeline(stream, hasher, createSyncingWriteStream(partPath));
+    await drainInto(stream, hasher, createSyncingWriteStream(partPath));
   } finally {
     clearInterval(watchdog);
   }
@@ -173,6 +173,23 @@ async function fetchRange(opts: DownloadOptions, hashes: Hashes): Promise<'ok' |
     throw new RetryableHubError(`${target.path}: connection closed at ${hashes.bytes} of ${target.size} bytes`);
   }
   return 'ok';
+}
+
+/**
+ * Like pipeline(), except that when the download fails the bytes already received are still
+ * written out before the error is thrown: the file then matches the running hash, so the next
+ * attempt resumes from the last byte received without re-reading the file.
+ */
+async function drainInto(source: NodeJS.ReadableStream & { once: Function; unpipe: Function }, hasher: Transform, writer: NodeJS.WritableStream): Promise<void> {
+  let failure: unknown;
+  source.once('error', (err: unknown) => {
+    failure = err;
+    source.unpipe(hasher);
+    hasher.end();
+  });
+  source.pipe(hasher).pipe(writer);
+  await finished(writer);
+  if (failure) throw failure;
 }
 
 async function verify(partPath: string, recordPath: string, target: DownloadTarget, hashes: Hashes): Promise<DownloadResult> {
