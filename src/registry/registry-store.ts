@@ -4,6 +4,7 @@ import { parse as parseToml, stringify as stringifyToml, TomlError } from 'smol-
 import { FerryError } from '../errors/ferry-error.js';
 import { writeFileAtomic } from '../stores/atomic-write.js';
 import { withFileLock } from '../stores/file-lock.js';
+import { withHal0Flock } from '../stores/hal0-flock.js';
 import type { RegistryEntry } from './registry-entry.js';
 import { RegistryCacheFile, sameKey, toJsonLine, type FileKey } from './registry-cache-file.js';
 
@@ -35,6 +36,7 @@ export interface RegistryDraft {
 export class RegistryStore {
   readonly file: string;
   readonly lockPath: string;
+  readonly hal0LockFile: string;
   private cache?: { key: CacheKey; snapshot: RegistrySnapshot };
   /** Serialised TOML of each entry object; an entry that did not change is not re-serialised. */
   private readonly chunkCache = new WeakMap<RegistryEntry, string>();
@@ -44,7 +46,9 @@ export class RegistryStore {
 
   constructor(readonly dir: string) {
     this.file = join(dir, REGISTRY_FILE);
-    this.lockPath = `${this.file}.lock`;
+    // Ferry's cross-host lock directory; hal0's own flock file (`registry.toml.lock`) is taken too.
+    this.lockPath = join(dir, `.${REGISTRY_FILE}.ferry-lock`);
+    this.hal0LockFile = `${this.file}.lock`;
     this.sidecar = RegistryCacheFile.beside(this.file);
   }
 
@@ -137,7 +141,7 @@ export class RegistryStore {
    */
   async mutate<T>(change: (draft: RegistryDraft) => T | Promise<T>): Promise<T> {
     await mkdir(this.dir, { recursive: true });
-    return withFileLock(this.lockPath, async () => {
+    return withFileLock(this.lockPath, () => withHal0Flock(this.hal0LockFile, async () => {
       const current = await this.read();
       const models = new Map(current.models);
       let dirty = false;
@@ -162,7 +166,7 @@ export class RegistryStore {
         await this.write({ models, extra: current.extra });
       }
       return result;
-    });
+    }));
   }
 
   private async write(snapshot: RegistrySnapshot): Promise<void> {

@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { FerryError, isFerryError } from '../errors/ferry-error.js';
@@ -44,6 +45,7 @@ export class SlotWarmer {
   async warm(data: WarmJobData): Promise<WarmResult> {
     const name = data.slot;
     await readSlotConfig(this.deps.slotsDir, name); // slot.not_found before a lock directory is made
+    await mkdir(join(this.deps.slotsDir, name), { recursive: true });
     return withFileLock(join(this.deps.slotsDir, name, 'warm.lock'), () => this.warmLocked(data), { timeoutMs: 15 * 60_000, staleMs: 30_000 });
   }
 

@@ -59,5 +59,5 @@ it(`${WRITERS} processes adding ${EACH} rows each at once end with ${WRITERS * E
   expect(models).toHaveLength(WRITERS * EACH);
   for (let w = 0; w < WRITERS; w++) for (let n = 0; n < EACH; n++) expect(models.some((m) => m.id === `w${w}-${n}`)).toBe(true);
   // nothing left behind: no lock, no temp files
-  expect((await readdir(dir)).sort()).toEqual(['.registry.toml.cache.json', 'registry.toml']);
+  expect((await readdir(dir)).sort()).toEqual(['.registry.toml.cache.json', 'registry.toml', 'registry.toml.lock']); // + hal0's flock file
 });

@@ -117,7 +117,7 @@ describe('RegistryStore: hal0 format', () => {
     const writeErr = await caught(store.mutate((draft) => draft.set({ id: 'c', path: '/m/c.gguf' })));
     expect(writeErr.code).toBe('registry.corrupt');
     expect(await readFile(file, 'utf8')).toBe(corrupt);
-    expect((await readdir(dir)).sort()).toEqual(['registry.toml']); // no temp file, no lock, no cache
+    expect((await readdir(dir)).sort()).toEqual(['registry.toml', 'registry.toml.lock']); // no temp file, no Ferry lock, no cache; hal0's flock file (lock machinery, as hal0 leaves it)
   });
 
   it('a row without a path is corrupt too, not silently dropped', async () => {

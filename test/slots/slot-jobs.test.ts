@@ -1,8 +1,10 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readSlotConfig } from '../../src/slots/slot-config.js';
 import { startPullHarness, type PullHarness } from '../support/pull-harness.js';
+import { spawnWorker } from '../support/worker-process.js';
 import { isAlive, readState, SLOT_CONFIG_TOML, stateHistory, waitFor, writeSlot } from '../support/slot-harness.js';
 
 let h: PullHarness;
@@ -76,29 +78,37 @@ describe('assign and warm', () => {
     expect(isAlive(pidA)).toBe(false); // the old backend was stopped
   });
 
-  it('stops a backend started by another worker on this host (pid and host in state.json)', async () => {
+  it('stops a backend left by a killed worker: its pid and host are in state.json', async () => {
+    await h.workers!.close(); // only the child worker below takes the first job
     await addModel('model-a');
     await addModel('model-b');
     await writeSlot(slotsDir, 'primary');
-    await h.app.inject({ method: 'POST', url: '/api/slots/primary/assign', payload: { model: 'model-a' } });
-    const ready = await slotState('primary', ['ready', 'error']);
-    expect(ready.state).toBe('ready');
-    const first = ready.pid as number;
-    pids.push(first);
-    // Only a second worker takes jobs now; the first keeps its backend but will not get the next job.
-    await h.workers!.close();
-    expect(isAlive(first)).toBe(false); // a worker's backends die with it ...
-    expect((await readState(slotsDir, 'primary')).state).toBe('offline'); // ... and its slots go offline
-
+    const first = spawnWorker(h.env);
+    let orphan: number;
+    try {
+      await first.ready;
+      await h.app.inject({ method: 'POST', url: '/api/slots/primary/assign', payload: { model: 'model-a' } });
+      const ready = await slotState('primary', ['ready', 'error']);
+      expect(ready.state, String(ready.message)).toBe('ready');
+      expect(ready.host).toBe(hostname());
+      orphan = ready.pid as number;
+      pids.push(orphan);
+    } finally {
+      first.child.kill('SIGKILL'); // no shutdown: its backend is orphaned, still listening
+      await first.child;
+    }
+    expect(isAlive(orphan)).toBe(true);
     await h.startWorker();
-    await h.app.inject({ method: 'POST', url: '/api/slots/primary/assign', payload: { model: 'model-a' } });
-    const loaded = await slotState('primary', ['ready', 'error']);
-    expect(loaded.state).toBe('ready');
-    pids.push(loaded.pid as number);
-    const other = await h.startWorker();
-    // Hand the next job to `other` only: close every worker but it.
-    // (startWorker returned handles in order; the one before `other` is the current owner.)
-    void other;
+    await h.app.inject({ method: 'POST', url: '/api/slots/primary/assign', payload: { model: 'model-b' } });
+    const next = await waitFor('model-b ready', async () => {
+      const s = await readState(slotsDir, 'primary');
+      return (s.state === 'ready' && s.model_id === 'model-b') || s.state === 'error' ? s : undefined;
+    });
+    expect(next.state, String(next.message)).toBe('ready');
+    pids.push(next.pid as number);
+    expect(isAlive(orphan)).toBe(false);
+    expect(await stateHistory(slotsDir, 'primary')).toEqual(['warming', 'ready', 'unloading', 'warming', 'ready']);
+    expect(h.workerLog.join('\n')).toContain(`stopped backend pid ${orphan} started by another worker`);
   });
 
   it('puts the slot in error with the output lines of a backend that crashes', async () => {
