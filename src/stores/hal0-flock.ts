@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { FerryError } from '../errors/ferry-error.js';
 
 let flockMissing = false;
@@ -12,6 +11,7 @@ let flockMissing = false;
  */
 export async function withHal0Flock<T>(lockFile: string, fn: () => Promise<T>, timeoutS = 30): Promise<T> {
   if (flockMissing) return fn();
+  const { execa } = await import('execa'); // lazily: `ferry model list` never writes
   const child = execa('flock', ['--exclusive', '--timeout', String(timeoutS), lockFile, 'sh', '-c', 'echo locked; exec cat >/dev/null'], {
     stdin: 'pipe',
     stdout: 'pipe',
