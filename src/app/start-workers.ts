@@ -28,6 +28,7 @@ export async function startWorkers(ctx: FerryContext, opts: { log?: (m: string) 
     pullQueue,
     concurrency: config.workerConcurrency,
     lockMs: config.jobLockMs,
+    shutdownGraceMs: config.shutdownGraceS * 1000,
     log,
     run: (job) =>
       job.data.source === 'flm'

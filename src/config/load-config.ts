@@ -29,6 +29,8 @@ const buildConfigFileSchema = (Type: JavaScriptTypeBuilder) =>
     worker_concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
     /** BullMQ job lock; a killed worker's job is taken over after it expires. */
     job_lock_ms: Type.Optional(Type.Integer({ minimum: 1000 })),
+    /** On SIGTERM, how long active pulls may run on before they are stopped (their partial files stay). */
+    shutdown_grace_s: Type.Optional(Type.Number({ minimum: 0 })),
     /** First retry delay of a failed download request (doubles up to 8x). */
     retry_base_ms: Type.Optional(Type.Integer({ minimum: 1 })),
     /** Seconds without a byte before a download is aborted and resumed. */
@@ -87,6 +89,7 @@ export interface FerryConfig {
   queuePrefix: string;
   workerConcurrency: number;
   jobLockMs: number;
+  shutdownGraceS: number;
   retryBaseMs: number;
   stallTimeoutS: number;
   diskMarginBytes: number;
@@ -133,6 +136,7 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     queuePrefix: env.FERRY_QUEUE_PREFIX || file.queue_prefix || '{ferry}',
     workerConcurrency: file.worker_concurrency ?? 2,
     jobLockMs: file.job_lock_ms ?? 30_000,
+    shutdownGraceS: file.shutdown_grace_s ?? 10,
     retryBaseMs: file.retry_base_ms ?? 1000,
     stallTimeoutS: file.stall_timeout_s ?? 30,
     diskMarginBytes: file.disk_margin_bytes ?? 256 * 1024 * 1024,

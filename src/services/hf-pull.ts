@@ -95,7 +95,9 @@ export async function runHfPull(deps: HfPullDeps, job: PullJobContext): Promise<
     // Nothing half-installed may stay in the pull root; partial files stay in .tmp for a resume
     // unless the pull was cancelled or the bytes were wrong.
     for (const path of installed) await rm(path, { force: true });
-    if (isFerryError(err) && (err.code === 'pull.cancelled' || err.code === 'pull.checksum_mismatch' || err.code === 'pull.size_mismatch')) {
+    // A worker shutting down aborts too, but its partial files are what the next worker resumes.
+    const cancelled = isFerryError(err) && err.code === 'pull.cancelled' && job.signal.reason !== 'shutdown';
+    if (cancelled || (isFerryError(err) && (err.code === 'pull.checksum_mismatch' || err.code === 'pull.size_mismatch'))) {
       for (const file of plan) await removePartial(file.partPath);
     }
     throw err;

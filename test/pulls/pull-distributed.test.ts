@@ -107,3 +107,41 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 20_000): Promi
   }
   throw new Error('condition not met in time');
 }
+
+describe('worker shutdown', () => {
+  it('on SIGTERM stops within its grace period, keeps the partial file, and the pull resumes on another worker', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    const h = await startPullHarness({ worker: false });
+    try {
+      await writeFile(join(h.home, 'config.toml'), 'stall_timeout_s = 2\nretry_base_ms = 50\njob_lock_ms = 3000\ndisk_margin_bytes = 0\nshutdown_grace_s = 0.5\n');
+      h.hub.addRepo({ id: REPO, files: [{ path: FILE, size: SIZE, seed: 3 }] });
+      h.hub.fault(REPO, FILE, { kind: 'slow', bytesPerSecond: 1024 * 1024 });
+      const first = spawnWorker(h.env);
+      await first.ready;
+      await h.app.inject({ method: 'POST', url: '/api/models/slow/pull', payload: { hf_repo: REPO, hf_file: FILE } });
+      await waitForBytes(h, 'slow', 1_000_000);
+      const t0 = Date.now();
+      first.child.kill('SIGTERM');
+      const exit = await first.child;
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(exit.exitCode ?? exit.signal).not.toBeUndefined();
+      const partials = await readdir(join(h.ctx.config.pullRoot, '.tmp'));
+      expect(partials.some((n) => n.endsWith('.part'))).toBe(true);
+      const waiting = (await h.app.inject({ method: 'GET', url: '/api/models/slow/pull/status' })).json();
+      expect(waiting.state).toBe('queued'); // back in the queue for the next worker, not failed
+      h.hub.clearFaults();
+      const second = spawnWorker(h.env);
+      try {
+        const done = await h.waitForState('slow', ['completed', 'failed'], 45_000);
+        expect(done.state, JSON.stringify(done)).toBe('completed');
+        const ranged = h.hub.log.filter((l) => l.host === 'cdn' && l.method === 'GET' && l.range);
+        expect(ranged.length).toBeGreaterThan(0);
+      } finally {
+        second.child.kill('SIGTERM');
+        await second.child;
+      }
+    } finally {
+      await h.cleanup();
+    }
+  });
+});
