@@ -23,7 +23,7 @@ export async function startSlotWorkers(ctx: FerryContext, log: (m: string) => vo
   const { verifyQueue, warmQueue } = await ctx.slotJobServices();
   const chain = new SlotChain({ slotsDir: config.slotsDir, states: ctx.slots.states, verifyQueue, warmQueue, log });
   const warmer = new SlotWarmer({ slotsDir: config.slotsDir, states: ctx.slots.states, registry: ctx.registry, backends: config.backends, log });
-  const base = { redisUrl: config.redisUrl!, prefix: config.queuePrefix, lockMs: config.jobLockMs, log };
+  const base = { redisUrl: config.redisUrl!, prefix: config.queuePrefix, lockMs: config.jobLockMs, shutdownGraceMs: config.shutdownGraceS * 1000, log };
 
   const verify = startJobWorker<VerifyJobData, VerifyResult>({
     ...base,
