@@ -9,9 +9,10 @@ const SYNC_EVERY = 64 * 1024 * 1024;
  * 64 MiB it calls fdatasync in the background (libuv's thread pool). With 24 GiB of RAM the
  * kernel would otherwise keep a 2 GiB download dirty in the page cache and write all of it in
  * the final fsync; this way disk writes overlap the download and the final fsync is short.
- * Durability still comes from that final fsync, not from these.
+ * Durability still comes from that final fsync, not from these. `beforeWrite` sees every chunk,
+ * in order, just before it is written (the downloader hashes there).
  */
-export function createSyncingWriteStream(path: string): Writable {
+export function createSyncingWriteStream(path: string, beforeWrite?: (chunk: Buffer) => void): Writable {
   let handle: FileHandle | undefined;
   let sinceSync = 0;
   let syncing: Promise<void> | undefined;
@@ -33,7 +34,9 @@ export function createSyncingWriteStream(path: string): Writable {
       }, done);
     },
     writev(chunks, done) {
-      writeAll(handle!, chunks.map((c) => c.chunk as Buffer)).then((bytes) => {
+      const buffers = chunks.map((c) => c.chunk as Buffer);
+      if (beforeWrite) for (const b of buffers) beforeWrite(b);
+      writeAll(handle!, buffers).then((bytes) => {
         maybeSync(bytes);
         done();
       }, done);

@@ -48,7 +48,12 @@ describe('a disk that fills up during the download', () => {
       h.hub.fault('acme/fat', 'fat.gguf', { kind: 'slow', bytesPerSecond: 2 * 1024 * 1024 });
       const res = await h.app.inject({ method: 'POST', url: '/api/models/fat/pull', payload: { hf_repo: 'acme/fat', hf_file: 'fat.gguf' } });
       expect(res.statusCode, res.body).toBe(202);
-      await h.waitForState('fat', ['running']);
+      // Wait until bytes are flowing (past the free-space check), then fill the disk.
+      for (let i = 0; i < 400; i++) {
+        const s = (await h.app.inject({ method: 'GET', url: '/api/models/fat/pull/status' })).json();
+        if (s.bytes_downloaded > 500_000) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
       // Someone else fills the disk while the pull runs.
       await execa('sh', ['-c', `dd if=/dev/zero of=${mountPoint}/filler bs=1M count=8 2>/dev/null || true`]);
       const done = await h.waitForState('fat', ['completed', 'failed']);

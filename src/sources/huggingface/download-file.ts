@@ -1,7 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
-import { Transform, type TransformCallback } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../../errors/ferry-error.js';
@@ -153,18 +152,17 @@ async function fetchRange(opts: DownloadOptions, hashes: Hashes): Promise<'ok' |
   const watchdog = setInterval(() => {
     if (Date.now() - lastByteAt > stallMs) stream.destroy(new StallError('stalled'));
   }, Math.min(1000, stallMs / 4));
-  const hasher = new Transform({
-    transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback) {
-      lastByteAt = Date.now();
-      hashes.sha256.update(chunk);
-      hashes.sha1?.update(chunk);
-      hashes.bytes += chunk.length;
-      opts.onBytes?.(hashes.bytes);
-      done(null, chunk);
-    },
+  stream.on('data', () => (lastByteAt = Date.now()));
+  // Hashed by the writer just before each write: one stream hop less than a Transform, and
+  // the hash always covers exactly the bytes handed to the file.
+  const writer = createSyncingWriteStream(partPath, (chunk) => {
+    hashes.sha256.update(chunk);
+    hashes.sha1?.update(chunk);
+    hashes.bytes += chunk.length;
+    opts.onBytes?.(hashes.bytes);
   });
   try {
-    await drainInto(stream, hasher, createSyncingWriteStream(partPath));
+    await drainInto(stream, writer);
   } finally {
     clearInterval(watchdog);
   }
@@ -180,14 +178,14 @@ async function fetchRange(opts: DownloadOptions, hashes: Hashes): Promise<'ok' |
  * written out before the error is thrown: the file then matches the running hash, so the next
  * attempt resumes from the last byte received without re-reading the file.
  */
-async function drainInto(source: NodeJS.ReadableStream & { once: Function; unpipe: Function }, hasher: Transform, writer: NodeJS.WritableStream): Promise<void> {
+async function drainInto(source: NodeJS.ReadableStream & { once: Function; unpipe: Function }, writer: NodeJS.WritableStream): Promise<void> {
   let failure: unknown;
   source.once('error', (err: unknown) => {
     failure = err;
-    source.unpipe(hasher);
-    hasher.end();
+    source.unpipe(writer);
+    writer.end();
   });
-  source.pipe(hasher).pipe(writer);
+  source.pipe(writer);
   await finished(writer);
   if (failure) throw failure;
 }
