@@ -15,10 +15,17 @@ import { dropPrefix } from '../test/support/pull-harness.js';
 import { REPO_ROOT } from '../test/support/worker-process.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+/**
+ * On loopback the Hub stand-in would compete with the client for the same two cores, which a
+ * remote Hub never does: pin it to CPU 0 and the client side (Ferry's worker, or curl, sync and
+ * sha256sum) to CPU 1, the same for both, with BENCH_PIN=1. Off by default: Ferry hashes on its main thread and writes from libuv's pool, so it uses both cores where curl needs one.
+ */
+const PIN = process.env.BENCH_PIN === '1' && (await execa('taskset', ['-c', '0', 'true'], { reject: false })).exitCode === 0;
+const onCpu = (cpu: number, cmd: string, args: string[]): [string, string[]] => (PIN ? ['taskset', ['-c', String(cpu), cmd, ...args]] : [cmd, args]);
 const BYTES = Number(process.env.BENCH_BYTES ?? 2 * 1024 ** 3);
 const benchDir = await mkdtemp(join(REPO_ROOT, '.bench-pull-'));
 
-const hub = execa('node', [join(REPO_ROOT, 'dist/bench/fake-hub-process.js')], { env: { BENCH_BYTES: String(BYTES) }, buffer: false });
+const hub = execa(...onCpu(0, 'node', [join(REPO_ROOT, 'dist/bench/fake-hub-process.js')]), { env: { BENCH_BYTES: String(BYTES) }, buffer: false });
 const info = await new Promise<{ url: string; repo: string; file: string; sha256: string }>((resolve) => {
   createInterface({ input: hub.stdout! }).once('line', (line) => resolve(JSON.parse(line)));
 });
@@ -30,7 +37,7 @@ const env = {
 };
 await execa('mkdir', ['-p', env.FERRY_HOME]);
 await writeFile(join(env.FERRY_HOME, 'config.toml'), 'worker_concurrency = 1\n');
-const worker = execa('node', [join(REPO_ROOT, 'dist/workers/pull.js')], { env: { ...process.env, ...env }, buffer: false, stderr: 'pipe' });
+const worker = execa(...onCpu(1, 'node', [join(REPO_ROOT, 'dist/workers/pull.js')]), { env: { ...process.env, ...env }, buffer: false, stderr: 'pipe' });
 await new Promise<void>((resolve) => worker.stderr!.on('data', (d: Buffer) => d.toString().includes('taking jobs') && resolve()));
 const ctx = new FerryContext(loadConfig(env));
 const pulls = await ctx.pulls();
@@ -63,8 +70,8 @@ async function ferryPull(i: number): Promise<number> {
 async function curlThen(cmd: string[], name: string): Promise<number> {
   const file = join(benchDir, name);
   const t0 = performance.now();
-  await execa('curl', ['-s', '-f', '-L', '-o', file, resolveUrl]);
-  await execa(cmd[0], [...cmd.slice(1), file]);
+  await execa(...onCpu(1, 'curl', ['-s', '-f', '-L', '-o', file, resolveUrl]));
+  await execa(...onCpu(1, cmd[0], [...cmd.slice(1), file]));
   const ms = performance.now() - t0;
   await rm(file);
   return ms;
@@ -91,7 +98,7 @@ try {
 
 const m = { ferry: median(times.ferry), curlSync: median(times.curlSync), curlSha: median(times.curlSha) };
 const gib = BYTES / 1024 ** 3;
-console.log(`\npull of ${gib.toFixed(2)} GiB over loopback, median of ${RUNS} runs each (alternating)\n`);
+console.log(`\npull of ${gib.toFixed(2)} GiB over loopback, median of ${RUNS} runs each (alternating)${PIN ? '; fake Hub on CPU 0, client side on CPU 1' : ''}\n`);
 console.log(table([
   ['', 'median', 'throughput', 'ratio vs Ferry', 'target'],
   ['Ferry pull (download+sha256+fsync+install+row)', fmt(m.ferry), rate(m.ferry), '1.00', ''],

@@ -1,12 +1,12 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
-import { finished, pipeline } from 'node:stream/promises';
+import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../../errors/ferry-error.js';
 import type { HfClient } from './hf-client.js';
 import { RetryableHubError } from './hub-errors.js';
-import { createSyncingWriteStream } from '../../stores/syncing-write-stream.js';
+import { appendStreamToFile } from '../../stores/append-stream-to-file.js';
 
 export interface DownloadTarget {
   repo: string;
@@ -152,17 +152,17 @@ async function fetchRange(opts: DownloadOptions, hashes: Hashes): Promise<'ok' |
   const watchdog = setInterval(() => {
     if (Date.now() - lastByteAt > stallMs) stream.destroy(new StallError('stalled'));
   }, Math.min(1000, stallMs / 4));
-  stream.on('data', () => (lastByteAt = Date.now()));
-  // Hashed by the writer just before each write: one stream hop less than a Transform, and
-  // the hash always covers exactly the bytes handed to the file.
-  const writer = createSyncingWriteStream(partPath, (chunk) => {
-    hashes.sha256.update(chunk);
-    hashes.sha1?.update(chunk);
-    hashes.bytes += chunk.length;
-    opts.onBytes?.(hashes.bytes);
-  });
   try {
-    await drainInto(stream, writer);
+    // Hashed just before each write, so the hash always covers exactly the bytes in the file.
+    await appendStreamToFile(stream, partPath, {
+      onReceive: () => (lastByteAt = Date.now()),
+      beforeWrite: (chunk) => {
+        hashes.sha256.update(chunk);
+        hashes.sha1?.update(chunk);
+        hashes.bytes += chunk.length;
+        opts.onBytes?.(hashes.bytes);
+      },
+    });
   } finally {
     clearInterval(watchdog);
   }
@@ -171,23 +171,6 @@ async function fetchRange(opts: DownloadOptions, hashes: Hashes): Promise<'ok' |
     throw new RetryableHubError(`${target.path}: connection closed at ${hashes.bytes} of ${target.size} bytes`);
   }
   return 'ok';
-}
-
-/**
- * Like pipeline(), except that when the download fails the bytes already received are still
- * written out before the error is thrown: the file then matches the running hash, so the next
- * attempt resumes from the last byte received without re-reading the file.
- */
-async function drainInto(source: NodeJS.ReadableStream & { once: Function; unpipe: Function }, writer: NodeJS.WritableStream): Promise<void> {
-  let failure: unknown;
-  source.once('error', (err: unknown) => {
-    failure = err;
-    source.unpipe(writer);
-    writer.end();
-  });
-  source.pipe(writer);
-  await finished(writer);
-  if (failure) throw failure;
 }
 
 async function verify(partPath: string, recordPath: string, target: DownloadTarget, hashes: Hashes): Promise<DownloadResult> {
