@@ -1,6 +1,9 @@
 import { Readable, type Duplex } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
-import { execa } from 'execa';
+import type * as Execa from 'execa';
+import { lazyModule } from '../util/lazy-module.js';
+
+const loadExeca = lazyModule<typeof Execa>('execa');
 import { FerryError } from '../errors/ferry-error.js';
 
 export type Compression = 'gzip' | 'xz' | 'none';
@@ -58,7 +61,7 @@ export function compressStream(source: Readable, compression: Exclude<Compressio
 
 function xzDuplex(args: string[]): Duplex {
   // execa's duplex kills xz when destroyed and turns a non-zero exit into a stream error.
-  return execa('xz', args, { buffer: false, stderr: 'pipe' }).duplex();
+  return loadExeca().execa('xz', args, { buffer: false, stderr: 'pipe' }).duplex();
 }
 
 /** `a.pipe(b)` that also carries `a`'s errors into `b` and tears `a` down when `b` is destroyed. */

@@ -1,7 +1,10 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { create as createTar } from 'tar';
+import type * as Tar from 'tar';
+import { lazyModule } from '../util/lazy-module.js';
+
+const loadTar = lazyModule<typeof Tar>('tar');
 import { FerryError } from '../errors/ferry-error.js';
 import { describe } from '../registry/model-id.js';
 import { compressStream } from './archive-compression.js';
@@ -92,7 +95,7 @@ export async function exportBentoArchive(
   const resolved = await store.resolveVersion(name, version);
   const dir = store.versionDir(name, assertBentoVersion(resolved));
   const paths = await archivePaths(dir);
-  const pack = createTar({ cwd: dir, portable: true, noDirRecurse: true, follow: false }, ['.', ...paths.map((p) => `./${p}`)]);
+  const pack = loadTar().create({ cwd: dir, portable: true, noDirRecurse: true, follow: false }, ['.', ...paths.map((p) => `./${p}`)]);
   const tarStream = Readable.from(pack as AsyncIterable<Buffer>);
   return { fileName: bentoArchiveName(name, resolved), version: resolved, stream: compressStream(tarStream, compression) };
 }

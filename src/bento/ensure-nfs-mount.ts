@@ -1,5 +1,8 @@
 import { mkdir } from 'node:fs/promises';
-import { execa } from 'execa';
+import type * as Execa from 'execa';
+import { lazyModule } from '../util/lazy-module.js';
+
+const loadExeca = lazyModule<typeof Execa>('execa');
 import { FerryError } from '../errors/ferry-error.js';
 import { findMount } from './mount-info.js';
 import { nfsDevice } from './registry-url.js';
@@ -32,7 +35,7 @@ export async function ensureNfsMount(options: EnsureNfsMountOptions): Promise<vo
   if (await reusableMount(options)) return;
   await mkdir(mountPoint, { recursive: true });
   const bin = options.mountBin ?? 'mount';
-  const result = await execa(bin, ['-t', 'nfs', device, mountPoint], {
+  const result = await loadExeca().execa(bin, ['-t', 'nfs', device, mountPoint], {
     reject: false,
     timeout: options.timeoutMs ?? 60_000,
     stdin: 'ignore',

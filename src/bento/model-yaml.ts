@@ -1,4 +1,7 @@
-import { parse, parseDocument, stringify } from 'yaml';
+import type * as Yaml from 'yaml';
+import { lazyModule } from '../util/lazy-module.js';
+
+const loadYaml = lazyModule<typeof Yaml>('yaml');
 import { FerryError } from '../errors/ferry-error.js';
 import { parseSimpleYamlMapping } from './fast-model-yaml.js';
 
@@ -29,7 +32,7 @@ export function parseModelYaml(text: string, file: string): ModelYaml {
   let doc: unknown = parseSimpleYamlMapping(text);
   if (doc !== undefined) return doc as ModelYaml;
   try {
-    doc = parse(text, { schema: 'core', uniqueKeys: false });
+    doc = loadYaml().parse(text, { schema: 'core', uniqueKeys: false });
   } catch (err) {
     throw new FerryError('bento.corrupt', `${file}: model.yaml does not parse: ${(err as Error).message.split('\n')[0]}`);
   }
@@ -41,7 +44,7 @@ export function parseModelYaml(text: string, file: string): ModelYaml {
 
 /** Rewrites one top-level key and keeps everything else (order, unknown keys, comments) as it was. */
 export function setModelYamlKey(text: string, key: string, value: unknown): string {
-  const doc = parseDocument(text, { schema: 'core' });
+  const doc = loadYaml().parseDocument(text, { schema: 'core' });
   doc.set(key, value);
   return doc.toString({ flowCollectionPadding: false });
 }
@@ -81,5 +84,5 @@ export function buildModelYaml(input: NewModelYamlInput): string {
     creation_time: formatCreationTime(input.creationTime ?? new Date()),
   };
   if (input.size !== undefined) doc.size = input.size;
-  return stringify(doc);
+  return loadYaml().stringify(doc);
 }

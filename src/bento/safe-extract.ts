@@ -2,7 +2,11 @@ import { createHash } from 'node:crypto';
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { Parser, type ReadEntry } from 'tar';
+import type * as Tar from 'tar';
+import type { ReadEntry } from 'tar';
+import { lazyModule } from '../util/lazy-module.js';
+
+const loadTar = lazyModule<typeof Tar>('tar');
 import { FerryError } from '../errors/ferry-error.js';
 import { describe } from '../registry/model-id.js';
 import { decompressedTarStream, type Compression } from './archive-compression.js';
@@ -44,7 +48,7 @@ export async function safeExtract(source: Readable, options: SafeExtractOptions)
   const maxRawBytes = options.maxBytes + options.maxEntries * 1536 + (1 << 20);
   const { stream, compression } = await decompressedTarStream(source, maxRawBytes);
   const state = new ExtractState(options);
-  const parser = new Parser({ strict: true, brotli: false, zstd: false, onReadEntry: (entry) => state.onEntry(entry) });
+  const parser = new (loadTar().Parser)({ strict: true, brotli: false, zstd: false, onReadEntry: (entry) => state.onEntry(entry) });
   // "Refuse, don't skip": the parser skips oversized meta headers and unsupported entries; we refuse them.
   parser.on('ignoredEntry', (entry: ReadEntry) => state.fail(unsafe(`unsupported entry ${describe(entry.path)} (${entry.type})`)));
   parser.on('error', (err: Error) => state.fail(new FerryError('bento.invalid_archive', `not a valid tar archive: ${err.message}`, { cause: err })));

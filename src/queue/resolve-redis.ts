@@ -1,7 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { execa, type ResultPromise } from 'execa';
+import type * as Execa from 'execa';
+import type { ResultPromise } from 'execa';
+import { lazyModule } from '../util/lazy-module.js';
+
+const loadExeca = lazyModule<typeof Execa>('execa');
 import { Redis } from 'ioredis';
 import { FerryError } from '../errors/ferry-error.js';
 
@@ -42,7 +46,7 @@ async function startRedisChild(dir: string): Promise<ResolvedRedis> {
   const port = await freePort();
   let child: ResultPromise;
   try {
-    child = execa('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore', reject: false });
+    child = loadExeca().execa('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore', reject: false });
   } catch {
     throw missingRedis();
   }

@@ -2,7 +2,10 @@ import { constants } from 'node:fs';
 import { access, readFile, readdir } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
-import { execa } from 'execa';
+import type * as Execa from 'execa';
+import { lazyModule } from '../util/lazy-module.js';
+
+const loadExeca = lazyModule<typeof Execa>('execa');
 import { FerryError } from '../errors/ferry-error.js';
 import { hasFlmTagShape } from '../registry/model-id.js';
 import type { CatalogueEntry } from '../registry/curated.js';
@@ -171,7 +174,7 @@ async function flmRuntime(bin: string, path: string, timeout: number): Promise<H
 /** stdout of a tool that exited 0, else undefined. */
 async function runTool(bin: string, args: string[], path: string, timeout: number): Promise<string | undefined> {
   try {
-    const { stdout } = await execa(bin, args, { env: { PATH: path }, stdin: 'ignore', timeout, maxBuffer: 4 * 1024 * 1024 });
+    const { stdout } = await loadExeca().execa(bin, args, { env: { PATH: path }, stdin: 'ignore', timeout, maxBuffer: 4 * 1024 * 1024 });
     return stdout;
   } catch {
     return undefined;

@@ -4,7 +4,10 @@ import { basename, dirname, join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { stringify as stringifyToml } from 'smol-toml';
-import { create as createTar } from 'tar';
+import type * as Tar from 'tar';
+import { lazyModule } from '../util/lazy-module.js';
+
+const loadTar = lazyModule<typeof Tar>('tar');
 import type { ArchiveLimits } from '../bento/bento-archive.js';
 import { safeExtract, safeRelativePath, type ExtractedFile } from '../bento/safe-extract.js';
 import { FerryError, isErrnoException } from '../errors/ferry-error.js';
@@ -73,7 +76,7 @@ export class RegistryTransferService {
       await writeFile(join(staging, 'registry.toml'), serialiseRows(rows));
       const names = [EXPORT_MANIFEST, 'registry.toml', ...(manifest.files.length ? [WEIGHTS_DIR] : [])];
       // Weights are symlinks in the staging dir; `follow` packs their targets' content under our names.
-      const pack = createTar({ cwd: staging, portable: true, follow: true }, names);
+      const pack = loadTar().create({ cwd: staging, portable: true, follow: true }, names);
       await pipeline(Readable.from(pack as AsyncIterable<Buffer>), createWriteStream(tmpOut, { flags: 'wx' }));
       await rename(tmpOut, outFile);
       return { rows: rows.length, files: manifest.files.length, bytes: manifest.files.reduce((n, f) => n + f.size_bytes, 0) };

@@ -1,5 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa, type Result, type ResultPromise } from 'execa';
+import type * as Execa from 'execa';
+import type { Result, ResultPromise } from 'execa';
+import { lazyModule } from '../util/lazy-module.js';
+
+const loadExeca = lazyModule<typeof Execa>('execa');
 import { FerryError } from '../errors/ferry-error.js';
 import { LineSplitter } from '../util/line-splitter.js';
 import { expandCommandTemplate, expandTemplateString, type TemplateValue } from './command-template.js';
@@ -82,7 +86,7 @@ export class BackendProcess {
   static async start(options: BackendStartOptions): Promise<BackendProcess> {
     const argv = expandCommandTemplate(options.command, options.values);
     const healthUrl = expandTemplateString(options.healthUrl ?? 'http://127.0.0.1:{port}/health', options.values);
-    const child = execa(argv[0], argv.slice(1), {
+    const child = loadExeca().execa(argv[0], argv.slice(1), {
       env: options.env,
       cwd: options.cwd,
       stdin: 'ignore',

@@ -1,6 +1,10 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { execa, type ExecaError } from 'execa';
+import type * as Execa from 'execa';
+import type { ExecaError } from 'execa';
+import { lazyModule } from '../../util/lazy-module.js';
+
+const loadExeca = lazyModule<typeof Execa>('execa');
 import { FerryError } from '../../errors/ferry-error.js';
 import { hasFlmTagShape } from '../../registry/model-id.js';
 import { directorySize } from '../../util/directory-size.js';
@@ -137,7 +141,7 @@ export class FlmSource {
     const stderr = new LineSplitter((line) => onEvent(parseFlmPullLine(line), line));
 
     const args = ['pull', tag, ...(opts.force ? ['--force'] : [])];
-    const child = execa(this.options.flmBin, args, {
+    const child = loadExeca().execa(this.options.flmBin, args, {
       env: this.childEnv(),
       stdin: 'ignore',
       buffer: false,
@@ -172,7 +176,7 @@ export class FlmSource {
 
   private async runList(): Promise<FlmTagInfo[]> {
     try {
-      const { stdout } = await execa(this.options.flmBin, ['list', '-j', '--filter', 'all'], {
+      const { stdout } = await loadExeca().execa(this.options.flmBin, ['list', '-j', '--filter', 'all'], {
         env: this.childEnv(),
         stdin: 'ignore',
         timeout: 60_000,
