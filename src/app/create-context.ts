@@ -210,6 +210,7 @@ export class FerryContext {
   }
 
   async close(): Promise<void> {
+    await this.registry.flush(); // the sidecar cache of the last write, so the next `ferry` starts fast
     for (const fn of this.closers.reverse()) await fn().catch(() => undefined);
     this.redisClient?.disconnect();
   }

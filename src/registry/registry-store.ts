@@ -9,6 +9,8 @@ import type { RegistryEntry } from './registry-entry.js';
 import { RegistryCacheFile, sameKey, toJsonLine, type FileKey } from './registry-cache-file.js';
 
 export const REGISTRY_FILE = 'registry.toml';
+/** How long after the last write the sidecar cache is saved. */
+const SIDECAR_DELAY_MS = 1000;
 
 /** A parsed registry: the models by id plus any top-level keys Ferry does not know. */
 export interface RegistrySnapshot {
@@ -42,6 +44,8 @@ export class RegistryStore {
   private readonly chunkCache = new WeakMap<RegistryEntry, string>();
   /** The same for the sidecar's JSON lines. */
   private readonly jsonCache = new WeakMap<RegistryEntry, string>();
+  /** Each row's chunk as UTF-8 with its trailing blank line, so a write encodes only new rows. */
+  private readonly bytesCache = new WeakMap<RegistryEntry, Buffer>();
   private readonly sidecar: RegistryCacheFile;
 
   constructor(readonly dir: string) {
@@ -122,7 +126,19 @@ export class RegistryStore {
 
   /** Waits for the sidecar write of the last mutation (tests; a process exiting waits for it anyway). */
   async flush(): Promise<void> {
+    this.saveSidecarNow();
     await this.sidecarWrite;
+  }
+
+  /** The sidecar of the latest write, saved once a burst of writes has settled. */
+  private pendingSidecar?: () => Promise<void>;
+  private sidecarTimer?: NodeJS.Timeout;
+
+  private saveSidecarNow(): void {
+    clearTimeout(this.sidecarTimer);
+    const save = this.pendingSidecar;
+    this.pendingSidecar = undefined;
+    if (save) this.sidecarWrite = this.sidecarWrite.then(save).catch(() => undefined);
   }
 
   private empty?: RegistrySnapshot;
@@ -170,37 +186,57 @@ export class RegistryStore {
   }
 
   private async write(snapshot: RegistrySnapshot): Promise<void> {
-    const { text, entries, spans } = this.serialise(snapshot);
+    const { bytes, entries, spans } = this.serialise(snapshot);
     await this.sidecarWrite; // so the sweep below never removes our own sidecar's temp file
     await removeLeftoverTempFiles(this.dir);
-    await writeFileAtomic(this.file, text);
+    await writeFileAtomic(this.file, bytes);
     const info = await stat(this.file);
     const key: CacheKey = { ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, size: info.size };
     // Cached in file order (sorted by id), so this process lists rows exactly as a fresh reader would.
     this.cache = { key, snapshot: { models: new Map(entries.map((e) => [e.id, e])), extra: snapshot.extra } };
     // Not awaited: a sidecar is only used when its recorded key matches the file, so one that
     // lands after a newer writer's is ignored, never wrong. The next write waits for this one.
-    const previous = this.sidecarWrite;
-    this.sidecarWrite = previous.then(() => this.sidecar.save(key, snapshot.extra, entries.map((e) => this.jsonLineOf(e)), spans)).catch(() => undefined);
+    // Debounced: building it costs ~25 ms at 10,000 rows, and a burst of writes needs only the last.
+    this.pendingSidecar = () => this.sidecar.save(key, snapshot.extra, entries.map((e) => this.jsonLineOf(e)), spans);
+    clearTimeout(this.sidecarTimer);
+    this.sidecarTimer = setTimeout(() => this.saveSidecarNow(), SIDECAR_DELAY_MS);
+    this.sidecarTimer.unref(); // a process that exits first leaves the sidecar stale, which readers detect
   }
 
   /** The file's text, plus where each row's chunk sits in it (for the sidecar). Rows are sorted by id. */
-  private serialise(snapshot: RegistrySnapshot): { text: string; entries: RegistryEntry[]; spans: number[] } {
-    const parts: string[] = [];
-    if (Object.keys(snapshot.extra).length > 0) parts.push(stringifyToml(snapshot.extra).trimEnd());
+  /**
+   * The file's bytes as one buffer per row (each row's UTF-8 is cached with the row, so a write
+   * encodes only what changed), plus where each row's chunk sits in the text (for the sidecar).
+   * Rows are sorted by id and separated by a blank line.
+   */
+  private serialise(snapshot: RegistrySnapshot): { bytes: Buffer[]; entries: RegistryEntry[]; spans: number[] } {
+    const bytes: Buffer[] = [];
+    let offset = 0;
+    if (Object.keys(snapshot.extra).length > 0) {
+      const head = `${stringifyToml(snapshot.extra).trimEnd()}\n\n`;
+      bytes.push(Buffer.from(head));
+      offset = head.length;
+    }
     const ids = [...snapshot.models.keys()].sort();
     const entries: RegistryEntry[] = [];
     const spans: number[] = [];
-    let offset = parts.length > 0 ? parts[0].length + 2 : 0;
     for (const id of ids) {
       const entry = snapshot.models.get(id)!;
       const chunk = this.chunkOf(entry);
-      parts.push(chunk);
+      let encoded = this.bytesCache.get(entry);
+      if (!encoded) {
+        encoded = Buffer.from(`${chunk}\n\n`);
+        this.bytesCache.set(entry, encoded);
+      }
+      bytes.push(encoded);
       entries.push(entry);
       spans.push(offset, offset + chunk.length);
       offset += chunk.length + 2;
     }
-    return { text: parts.join('\n\n') + '\n', entries, spans };
+    // The file ends with one newline, not a blank line.
+    if (bytes.length === 0) bytes.push(Buffer.from('\n'));
+    else bytes[bytes.length - 1] = bytes[bytes.length - 1].subarray(0, -1);
+    return { bytes, entries, spans };
   }
 
   private chunkOf(entry: RegistryEntry): string {

@@ -60,15 +60,16 @@ export class ModelService {
    * whenever the file does. If listForApi ever depends on more than the registry (FLM's
    * list, say), that input must become part of this cache's key.
    */
-  async listForApiJson(): Promise<string> {
+  async listForApiJson(): Promise<Buffer> {
     const snapshot = await this.deps.registry.read();
     if (this.apiBody?.snapshot === snapshot) return this.apiBody.body;
-    const body = JSON.stringify({ models: await this.listForApi() });
+    // Kept as UTF-8 bytes: encoding a 6 MB string again on every request costs more than sending it.
+    const body = Buffer.from(JSON.stringify({ models: await this.listForApi() }));
     this.apiBody = { snapshot, body };
     return body;
   }
 
-  private apiBody?: { snapshot: RegistrySnapshot; body: string };
+  private apiBody?: { snapshot: RegistrySnapshot; body: Buffer };
 
   /** One OpenAI model object per registry row. */
   async listOpenAI(): Promise<OpenAIModel[]> {

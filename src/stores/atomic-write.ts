@@ -12,13 +12,14 @@ export function tempPathFor(path: string): string {
  * the new one, never a mix: write a temp file beside it, fsync, rename over, fsync the
  * directory so the rename itself survives a power cut.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array | Uint8Array[], mode = 0o644): Promise<void> {
   const tmp = tempPathFor(path);
   let renamed = false;
   try {
     const handle = await open(tmp, 'wx', mode);
     try {
-      await handle.writeFile(data);
+      if (Array.isArray(data)) await writeAllv(handle, data);
+      else await handle.writeFile(data);
       await handle.sync();
     } finally {
       await handle.close();
@@ -37,5 +38,18 @@ export async function fsyncDirectory(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/** Writes many buffers with few syscalls; writev may stop short, so carry on from where it did. */
+async function writeAllv(handle: import('node:fs/promises').FileHandle, buffers: Uint8Array[]): Promise<void> {
+  const IOV_MAX = 1024;
+  for (let i = 0; i < buffers.length; i += IOV_MAX) {
+    const batch = buffers.slice(i, i + IOV_MAX);
+    const total = batch.reduce((n, b) => n + b.byteLength, 0);
+    let written = (await handle.writev(batch)).bytesWritten;
+    if (written === total) continue;
+    const rest = Buffer.concat(batch);
+    while (written < total) written += (await handle.write(rest, written, total - written)).bytesWritten;
   }
 }

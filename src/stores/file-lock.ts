@@ -153,6 +153,12 @@ async function sweepDeadPending(lockPath: string, staleMs: number): Promise<void
   for (const name of names) {
     if (!name.startsWith(prefix) || !(name.endsWith('.pending') || name.includes('.released-') || name.includes('.stale-'))) continue;
     const path = join(dir, name);
+    // Renamed-away locks are garbage by construction (only one rename of a lock succeeds), even
+    // half-removed ones whose owner file is already gone.
+    if (!name.endsWith('.pending')) {
+      await rm(path, { recursive: true, force: true });
+      continue;
+    }
     // A prepared directory may have no owner file yet (its process died right after mkdir): its name says who made it.
     const named = PENDING_NAME.exec(name);
     const owner = named ? { host: named[1] === HOST_TAG ? HOST : '', pid: Number(named[2]) } : await readOwner(path);

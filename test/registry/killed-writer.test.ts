@@ -69,7 +69,7 @@ it(`a writer killed with SIGKILL ${KILLS} times never leaves a torn registry, an
   expect(Date.now() - release).toBeLessThan(5_000); // far below the 10 s heartbeat timeout
   const names = await readdir(dir);
   // hal0's flock file stays, as hal0 leaves it; Ferry's lock directory and temp files do not.
-  expect(names.filter((n) => n.endsWith('.tmp') || n.includes('ferry-lock') || n.endsWith('.pending'))).toEqual([]);
+  expect(names.filter((n) => n.endsWith(".tmp") || n.includes("ferry-lock") || n.endsWith(".pending")), names.join(" ")).toEqual([]);
   expect(ids(await readFile(file, 'utf8'))).toEqual(new Set([...expected, 'after-the-storm']));
   // The kills did land inside writes, not only between them.
   console.log(`kills: ${KILLS}; lock left behind ${leftLock}, temp file left ${leftTemp}, in-flight row landed ${inFlightLanded}`);
