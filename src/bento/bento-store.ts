@@ -7,6 +7,7 @@ import { FerryError, isErrnoException } from '../errors/ferry-error.js';
 import { writeFileAtomic } from '../stores/atomic-write.js';
 import { assertBentoName, assertBentoVersion, isValidTagPart } from './bento-name.js';
 import { creationTimeMicros, MODEL_YAML, parseModelYaml, type ModelYaml } from './model-yaml.js';
+import { pathExists } from '../util/fs-exists.js';
 
 export const LATEST_FILE = 'latest';
 /** Ferry's temporary directories live in the store root, beside `models/`, so renames stay on one filesystem. */
@@ -115,7 +116,7 @@ export class BentoStore {
     await mkdir(nameDir, { recursive: true });
     await chmod(stagedDir, 0o755); // mkdtemp makes 0700; other nodes' users must read the share
     try {
-      if (await exists(dest)) throw exists409(name, version);
+      if (await pathExists(dest)) throw exists409(name, version);
       await rename(stagedDir, dest);
     } catch (err) {
       if (createdNameDir) await rmdir(nameDir).catch(() => undefined);
@@ -215,15 +216,6 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
 async function isDirectory(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
   } catch {
     return false;
   }

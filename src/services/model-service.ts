@@ -8,6 +8,7 @@ import type { RegistryEntry } from '../registry/registry-entry.js';
 import type { RegistrySnapshot, RegistryStore } from '../registry/registry-store.js';
 import { HashingPassThrough, sha256File, type ProgressFn } from '../util/hash-stream.js';
 import { fsyncDirectory, tempPathFor } from '../stores/atomic-write.js';
+import { pathExists } from '../util/fs-exists.js';
 
 export interface AddModelInput {
   id: string;
@@ -205,7 +206,7 @@ export class ModelService {
   private async copyIn(source: string, onProgress?: ProgressFn): Promise<{ path: string; sha256: string; bytes: number }> {
     await mkdir(this.deps.pullRoot, { recursive: true });
     const dest = join(this.deps.pullRoot, basename(source));
-    if (await exists(dest)) throw new FerryError('model.exists', `${dest} already exists in the pull root`);
+    if (await pathExists(dest, { link: true })) throw new FerryError('model.exists', `${dest} already exists in the pull root`);
     const tmp = tempPathFor(dest);
     const hasher = new HashingPassThrough(onProgress);
     try {
@@ -267,11 +268,3 @@ function guessBackends(path: string): string[] {
   return path.toLowerCase().endsWith('.gguf') ? ['llama.cpp'] : [];
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

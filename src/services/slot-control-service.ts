@@ -11,6 +11,7 @@ import type { ModelService } from './model-service.js';
 import type { PullRequestBody, PullService } from './pull-service.js';
 import type { SwapMarker } from './slot-chain.js';
 import type { SlotService, SlotView } from './slot-service.js';
+import { pathExists } from '../util/fs-exists.js';
 
 export interface SlotControlDeps {
   slotsDir: string;
@@ -62,7 +63,7 @@ export class SlotControlService {
   async swap(name: string, ref: string, body: Omit<PullRequestBody, 'sha256'> = {}): Promise<SlotChangeStarted> {
     const config = await readSlotConfig(this.deps.slotsDir, name);
     const known = await this.deps.models.find(ref).catch(() => undefined);
-    if (known && (await exists(known.path))) return this.assign(name, ref);
+    if (known && (await pathExists(known.path))) return this.assign(name, ref);
     this.check(known ?? candidateFor(ref, body), config);
     const states = this.deps.slots.states;
     const before = await states.read(name);
@@ -118,10 +119,6 @@ function candidateFor(ref: string, body: Omit<PullRequestBody, 'sha256'>): Catal
   // An hf.co/...:QUANT shorthand or an unknown id: GGUF is all Ferry pulls from the Hub by quant.
   if (ref.startsWith('hf.co/')) return { id: ref, path: `${ref}.gguf` };
   throw new FerryError('model.invalid_source', `no source for "${ref}": it is not in the registry or the catalogue`, { hint: 'pass hf_repo and hf_file, or pull it first' });
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
 }
 
 function statusUrl(name: string): string {

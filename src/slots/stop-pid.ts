@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isProcessAlive } from '../util/process-alive.js';
 
 /**
  * Stops a backend another worker process on this host started (its pid is in state.json):
@@ -9,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * Returns false when there was nothing (of ours) to stop.
  */
 export async function stopPid(pid: number, program: string | undefined, graceMs: number): Promise<boolean> {
-  if (!isAlive(pid)) return false;
+  if (!isProcessAlive(pid)) return false;
   if (program) {
     const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
     if (cmdline !== undefined && !cmdline.split('\0').some((arg) => arg === program || basename(arg) === basename(program))) return false;
@@ -17,21 +18,12 @@ export async function stopPid(pid: number, program: string | undefined, graceMs:
   signal(pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
-    if (!isAlive(pid)) return true;
+    if (!isProcessAlive(pid)) return true;
     await sleep(50);
   }
   signal(pid, 'SIGKILL');
-  for (let i = 0; i < 250 && isAlive(pid); i++) await sleep(20);
+  for (let i = 0; i < 250 && isProcessAlive(pid); i++) await sleep(20);
   return true;
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
@@ -41,3 +33,4 @@ function signal(pid: number, sig: NodeJS.Signals): void {
     // gone already
   }
 }
+

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../errors/ferry-error.js';
+import { isProcessAlive } from '../util/process-alive.js';
 
 export interface FileLockOptions {
   /**
@@ -162,7 +163,7 @@ async function sweepDeadPending(lockPath: string, staleMs: number): Promise<void
     // A prepared directory may have no owner file yet (its process died right after mkdir): its name says who made it.
     const named = PENDING_NAME.exec(name);
     const owner = named ? { host: named[1] === HOST_TAG ? HOST : '', pid: Number(named[2]) } : await readOwner(path);
-    const dead = (owner !== undefined && owner.host === HOST && !isAlive(owner.pid)) || (await olderThan(path, staleMs));
+    const dead = (owner !== undefined && owner.host === HOST && !isProcessAlive(owner.pid)) || (await olderThan(path, staleMs));
     if (dead) await rm(path, { recursive: true, force: true });
   }
 }
@@ -178,21 +179,12 @@ async function olderThan(path: string, ms: number): Promise<boolean> {
 async function isStale(lockPath: string, staleMs: number): Promise<boolean> {
   // Ferry's locks always hold an owner file; one without is foreign or damaged: trust only its age.
   const owner = await readOwner(lockPath);
-  if (owner && owner.host === HOST && !isAlive(owner.pid)) return true;
+  if (owner && owner.host === HOST && !isProcessAlive(owner.pid)) return true;
   try {
     const info = await stat(lockPath);
     return Date.now() - info.mtimeMs > staleMs;
   } catch {
     return false; // released meanwhile: the next mkdir will tell
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -5,6 +5,8 @@ import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FerryError } from '../../src/errors/ferry-error.js';
 import { BackendProcess, type BackendStartOptions } from '../../src/slots/backend-process.js';
+import { expectFerryError } from '../support/expect-ferry-error.js';
+import { isProcessAlive } from '../../src/util/process-alive.js';
 
 const FAKE_BACKEND = resolve('test/fixtures/fake-backend');
 let dir: string;
@@ -41,20 +43,7 @@ async function start(env: Record<string, string>, extra: Partial<BackendStartOpt
   return backend;
 }
 
-async function failure(p: Promise<unknown>): Promise<FerryError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err).toBeInstanceOf(FerryError);
-  return err as FerryError;
-}
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('BackendProcess', () => {
   it('starts from a template without a shell and is ready once /health answers 200', async () => {
@@ -70,7 +59,7 @@ describe('BackendProcess', () => {
   });
 
   it('fails with slot.backend_failed and the last 20 output lines when the backend exits', async () => {
-    const err = await failure(start({ FAKE_BACKEND_CRASH: '1' }));
+    const err = await expectFerryError(start({ FAKE_BACKEND_CRASH: '1' }));
     expect(err.code).toBe('slot.backend_failed');
     expect(err.message).toMatch(/slot "primary" exited with code 3 before it was healthy: .*invalid magic/);
     const lines = err.details?.lines as string[];
@@ -80,10 +69,10 @@ describe('BackendProcess', () => {
   });
 
   it('fails and stops the backend when it never gets healthy', async () => {
-    const err = await failure(start({ FAKE_BACKEND_NEVER_HEALTHY: '1' }, { readyTimeoutMs: 1500 }));
+    const err = await expectFerryError(start({ FAKE_BACKEND_NEVER_HEALTHY: '1' }, { readyTimeoutMs: 1500 }));
     expect(err.code).toBe('slot.backend_failed');
     expect(err.message).toMatch(/not healthy at http:\/\/127\.0\.0\.1:\d+\/health within 1\.5 s/);
-    expect(isAlive(Number(await readFile(join(dir, 'pid'), 'utf8')))).toBe(false);
+    expect(isProcessAlive(Number(await readFile(join(dir, 'pid'), 'utf8')))).toBe(false);
   });
 
   it('stops a backend that ignores SIGTERM with SIGKILL after the grace period', async () => {
@@ -91,23 +80,23 @@ describe('BackendProcess', () => {
     const pid = backend.pid!;
     const exit = await backend.stop();
     expect(exit).toMatchObject({ forced: true, signal: 'SIGKILL' });
-    expect(isAlive(pid)).toBe(false);
+    expect(isProcessAlive(pid)).toBe(false);
   });
 
   it('reports a program that does not exist as slot.backend_failed', async () => {
-    const err = await failure(BackendProcess.start({ command: join(dir, 'no-such-server') + ' --port {port}', values: { port: 8081 }, readyTimeoutMs: 2000 }));
+    const err = await expectFerryError(BackendProcess.start({ command: join(dir, 'no-such-server') + ' --port {port}', values: { port: 8081 }, readyTimeoutMs: 2000 }));
     expect(err.code).toBe('slot.backend_failed');
     expect(err.message).toMatch(/could not be started.*ENOENT/);
   });
 
   it('stops waiting when the start is cancelled', async () => {
     const ac = new AbortController();
-    const pending = failure(start({ FAKE_BACKEND_NEVER_HEALTHY: '1' }, { signal: ac.signal }));
+    const pending = expectFerryError(start({ FAKE_BACKEND_NEVER_HEALTHY: '1' }, { signal: ac.signal }));
     // Abort once the backend is really running (it writes its pid first thing).
     while (!(await readFile(join(dir, 'pid'), 'utf8').catch(() => ''))) await new Promise((r) => setTimeout(r, 20));
     ac.abort();
     const err = await pending;
     expect(err.message).toMatch(/cancelled/);
-    expect(isAlive(Number(await readFile(join(dir, 'pid'), 'utf8')))).toBe(false);
+    expect(isProcessAlive(Number(await readFile(join(dir, 'pid'), 'utf8')))).toBe(false);
   });
 });

@@ -73,14 +73,7 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
   throw new Error(`${what}: not reached in ${timeoutMs} ms${last ? ` (${String(last)})` : ''}`);
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+export { isProcessAlive as isAlive } from '../../src/util/process-alive.js';
 
 export async function writeConfig(home: string, text: string): Promise<void> {
   await writeFile(join(home, 'config.toml'), text);
