@@ -41,6 +41,10 @@ const worker = execa(...onCpu(1, 'node', [join(REPO_ROOT, 'dist/workers/pull.js'
 await new Promise<void>((resolve) => worker.stderr!.on('data', (d: Buffer) => d.toString().includes('taking jobs') && resolve()));
 const ctx = new FerryContext(loadConfig(env));
 const pulls = await ctx.pulls();
+const pullQueue = await ctx.pullQueueStore();
+const { QueueEvents } = await import('bullmq');
+const queueEvents = new QueueEvents('pull', { connection: { url: env.REDIS_URL }, prefix: env.FERRY_QUEUE_PREFIX });
+await queueEvents.waitUntilReady();
 const resolveUrl = `${info.url}/${info.repo}/resolve/main/${info.file}`;
 
 let peakRss = 0;
@@ -53,14 +57,16 @@ const rssTimer = setInterval(async () => {
 async function ferryPull(i: number): Promise<number> {
   const id = `bench-${i}`;
   const t0 = performance.now();
-  await pulls.start(id, { hf_repo: info.repo, hf_file: info.file });
-  for (;;) {
-    const s = await pulls.status(id);
-    if (s.state === 'completed') break;
-    if (s.state === 'failed' || s.state === 'cancelled') throw new Error(`pull failed: ${s.error}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  const started = await pulls.start(id, { hf_repo: info.repo, hf_file: info.file });
+  // Wait on BullMQ's event stream (a blocking read), not by polling: polling Redis every few ms
+  // would take CPU from the very processes being timed on this 2-core machine.
+  const job = await pullQueue.getJob(started.id!);
+  await job!.waitUntilFinished(queueEvents);
   const ms = performance.now() - t0;
+  const done = (await pullQueue.getJob(started.id!))!;
+  if (process.env.BENCH_VERBOSE) process.stderr.write(`  queued ${done.processedOn! - done.timestamp} ms, ran ${done.finishedOn! - done.processedOn!} ms\n`);
+  const s = await pulls.status(id);
+  if (s.state !== 'completed') throw new Error(`pull failed: ${s.error}`);
   const entry = await ctx.models.get(id);
   if (entry.sha256 !== info.sha256) throw new Error('digest mismatch');
   await ctx.models.remove(id);
@@ -77,11 +83,20 @@ async function curlThen(cmd: string[], name: string): Promise<number> {
   return ms;
 }
 
+/** Before every timed run, the same for all three: flush the last run's writes and let the disk settle. */
+async function settle(): Promise<void> {
+  await execa('sync');
+  await new Promise((r) => setTimeout(r, 1500));
+}
+
 const times = { ferry: [] as number[], curlSync: [] as number[], curlSha: [] as number[] };
 try {
   for (let i = 1; i <= RUNS; i++) {
+    await settle();
     times.curlSync.push(await curlThen(['sync'], 'curl-sync'));
+    await settle();
     times.ferry.push(await ferryPull(i));
+    await settle();
     times.curlSha.push(await curlThen(['sha256sum'], 'curl-sha'));
     process.stderr.write(`run ${i}/${RUNS}: ferry ${fmt(times.ferry.at(-1)!)}  curl+sync ${fmt(times.curlSync.at(-1)!)}  curl+sha256sum ${fmt(times.curlSha.at(-1)!)}\n`);
   }
@@ -91,6 +106,7 @@ try {
   await worker.catch(() => undefined);
   hub.kill('SIGTERM');
   await hub.catch(() => undefined);
+  await queueEvents.close();
   await dropPrefix(env.FERRY_QUEUE_PREFIX);
   await ctx.close();
   await rm(benchDir, { recursive: true, force: true });
