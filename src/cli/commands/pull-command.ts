@@ -80,7 +80,7 @@ async function pullService(getContext: GetContext): Promise<PullService> {
 /** Polls the status; draws bars on a terminal. Ctrl-C asks whether to cancel or leave the pull running. */
 async function follow(pulls: PullService, modelId: string, tty: boolean): Promise<PullStatus> {
   const { MultiBar, Presets } = await import('cli-progress');
-  const bars = tty ? new MultiBar({ format: ' {name} |{bar}| {percentage}% {done}/{total} {speed} ETA {eta_h}', hideCursor: true, clearOnComplete: false, stopOnComplete: false, etaBuffer: 1 }, Presets.shades_classic) : undefined;
+  const bars = tty ? new MultiBar({ format: ' {name} |{bar}| {percentage}% {done_h}/{total_h} {speed} {eta_h}', barsize: 30, hideCursor: true, clearOnComplete: false, stopOnComplete: false, etaBuffer: 1 }, Presets.shades_classic) : undefined;
   const fileBars = new Map<string, ReturnType<NonNullable<typeof bars>['create']>>();
   let interrupted = false;
   const onSigint = () => (interrupted = true);
@@ -111,7 +111,7 @@ async function follow(pulls: PullService, modelId: string, tty: boolean): Promis
 
 function drawBars(bars: import('cli-progress').MultiBar, fileBars: Map<string, import('cli-progress').SingleBar>, s: PullStatus): void {
   const speed = `${humanBytes(s.throughput_bps)}/s`;
-  const eta = s.eta_s === null ? '?' : `${s.eta_s}s`;
+  const eta = s.state === 'running' ? `ETA ${s.eta_s === null ? '?' : `${s.eta_s}s`}` : s.state;
   for (const f of s.files) {
     let bar = fileBars.get(f.hf_filename);
     if (!bar) {
@@ -119,7 +119,10 @@ function drawBars(bars: import('cli-progress').MultiBar, fileBars: Map<string, i
       fileBars.set(f.hf_filename, bar);
     }
     bar.setTotal(Math.max(1, f.bytes_total));
-    bar.update(f.bytes_done, { name: shorten(f.hf_filename), done: humanBytes(f.bytes_done), total: humanBytes(f.bytes_total), speed: s.files.length === 1 ? speed : '', eta_h: s.files.length === 1 ? eta : '' });
+    // Speed and ETA belong to the file being fetched now; the others say where they stand.
+    const active = f.bytes_done < f.bytes_total && (f.bytes_done > 0 || s.files.length === 1);
+    const tail = active ? { speed, eta_h: eta } : { speed: '', eta_h: f.bytes_done >= f.bytes_total && f.bytes_total > 0 ? 'done' : 'waiting' };
+    bar.update(f.bytes_done, { name: shorten(f.hf_filename), done_h: humanBytes(f.bytes_done), total_h: humanBytes(f.bytes_total), ...tail });
   }
 }
 
@@ -143,5 +146,5 @@ function describeStatus(s: PullStatus): string {
 
 function shorten(name: string): string {
   const base = name.slice(name.lastIndexOf('/') + 1);
-  return base.length > 40 ? `${base.slice(0, 37)}...` : base.padEnd(40);
+  return base.length > 32 ? `${base.slice(0, 29)}...` : base.padEnd(32);
 }
