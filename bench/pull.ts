@@ -3,6 +3,8 @@
  * 2 GiB file from the fake Hub over loopback, against `curl -o f && sync f` and
  * `curl -o f && sha256sum f` on the same server, alternating, medians of BENCH_RUNS runs.
  * Also samples the worker's RSS. Needs Redis (REDIS_URL or 127.0.0.1:6379).
+ * BENCH_RUNS, BENCH_BYTES, BENCH_PIN=1, BENCH_VERBOSE=1 (queue wait and run time per pull),
+ * BENCH_CONFIG (a config.toml for the worker) tune it.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -36,7 +38,7 @@ const env = {
   HF_ENDPOINT: info.url,
 };
 await execa('mkdir', ['-p', env.FERRY_HOME]);
-await writeFile(join(env.FERRY_HOME, 'config.toml'), 'worker_concurrency = 1\n');
+await writeFile(join(env.FERRY_HOME, 'config.toml'), process.env.BENCH_CONFIG ?? '');
 const worker = execa(...onCpu(1, 'node', [join(REPO_ROOT, 'dist/workers/pull.js')]), { env: { ...process.env, ...env }, buffer: false, stderr: 'pipe' });
 await new Promise<void>((resolve) => worker.stderr!.on('data', (d: Buffer) => d.toString().includes('taking jobs') && resolve()));
 const ctx = new FerryContext(loadConfig(env));
