@@ -162,18 +162,11 @@ export class FerryContext {
     return this.pullQueue!;
   }
 
-  /** The pull, verify and warm queues, for the dashboard. */
+  /** The pull, verify and warm queues, for the dashboard: the same Queue objects the services use. */
   async dashboardQueues(): Promise<import('bullmq').Queue[]> {
-    const { Queue } = await import('bullmq');
-    const { QUEUE_NAMES } = await import('../queue/queue-names.js');
+    const { verifyQueue, warmQueue } = await this.slotJobServices();
     const pull = (await this.pullQueueStore()).queue;
-    const others = [QUEUE_NAMES.verify, QUEUE_NAMES.warm].map((name) => {
-      const q = new Queue(name, { connection: this.redis, prefix: this.config.queuePrefix });
-      q.on('error', () => undefined);
-      this.onClose(() => q.close());
-      return q;
-    });
-    return [pull as unknown as import('bullmq').Queue, ...others];
+    return [pull, verifyQueue.queue, warmQueue.queue] as unknown as import('bullmq').Queue[];
   }
 
   async apiServices(): Promise<AppServices> {

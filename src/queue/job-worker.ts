@@ -1,4 +1,4 @@
-import { Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 
 export interface JobWorkerOptions<D, R> {
@@ -23,14 +23,22 @@ export interface JobWorkerOptions<D, R> {
    * @defaultValue 10000
    */
   shutdownGraceMs?: number;
+  /**
+   * How often a job whose worker died may be taken over.
+   * @defaultValue 1 (BullMQ's)
+   */
+  maxStalledCount?: number;
+  /** Called when close()'s grace period runs out with jobs still active (abort them here). */
+  onGraceExpired?: () => void;
 }
 
-export interface RunningJobWorker {
+export interface RunningJobWorker<D = unknown, R = unknown> {
+  worker: Worker<D, R>;
   close(): Promise<void>;
 }
 
-/** A BullMQ worker for the verify and warm queues, with the hooks that chain jobs. */
-export function startJobWorker<D, R>(opts: JobWorkerOptions<D, R>): RunningJobWorker {
+/** A BullMQ worker (pull, verify, warm) with the hooks that chain jobs and a graceful close. */
+export function startJobWorker<D, R>(opts: JobWorkerOptions<D, R>): RunningJobWorker<D, R> {
   const connection = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
   connection.on('error', (err) => opts.log(`${opts.queueName} worker connection: ${err.message}`));
   const worker = new Worker<D, R>(
@@ -41,20 +49,37 @@ export function startJobWorker<D, R>(opts: JobWorkerOptions<D, R>): RunningJobWo
         await opts.onCompleted?.(job, result).catch((err: Error) => opts.log(`${opts.queueName} ${job.id}: after-job hook failed: ${err.message}`));
         return result;
       } catch (err) {
-        if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+        // Final when no attempt is left, or when retrying cannot help (UnrecoverableError).
+        if (err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
           await opts.onFailed?.(job, err as Error).catch((e: Error) => opts.log(`${opts.queueName} ${job.id}: failure hook failed: ${e.message}`));
         }
         throw err;
       }
     },
-    { connection, prefix: opts.prefix, concurrency: opts.concurrency ?? 1, lockDuration: opts.lockMs, stalledInterval: opts.lockMs },
+    {
+      connection,
+      prefix: opts.prefix,
+      concurrency: opts.concurrency ?? 1,
+      lockDuration: opts.lockMs,
+      stalledInterval: opts.lockMs,
+      ...(opts.maxStalledCount !== undefined ? { maxStalledCount: opts.maxStalledCount } : {}),
+    },
   );
   worker.on('error', (err) => opts.log(`${opts.queueName} worker: ${err.message}`));
   worker.on('failed', (job, err) => opts.log(`${opts.queueName} ${job?.id} failed: ${err.message}`));
   return {
+    worker,
     async close() {
       const grace = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), opts.shutdownGraceMs ?? 10_000).unref());
-      if ((await Promise.race([worker.close(), grace])) === 'timeout') await worker.close(true).catch(() => undefined);
+      const closing = worker.close();
+      if ((await Promise.race([closing, grace])) === 'timeout') {
+        if (opts.onGraceExpired) {
+          opts.onGraceExpired();
+          await closing;
+        } else {
+          await worker.close(true).catch(() => undefined);
+        }
+      }
       connection.disconnect();
     },
   };

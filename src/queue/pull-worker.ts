@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, type Job, type Worker } from 'bullmq';
+import { startJobWorker } from './job-worker.js';
 import { Redis } from 'ioredis';
 import { FerryError, isFerryError } from '../errors/ferry-error.js';
 import type { PullJobContext } from '../services/hf-pull.js';
@@ -68,55 +69,44 @@ export async function startPullWorker(opts: PullWorkerOptions): Promise<RunningP
   await subscriber.subscribe(opts.pullQueue.cancelChannel);
   subscriber.on('message', (_channel, jobId: string) => active.get(jobId)?.abort('cancel'));
 
-  const connection = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
-  connection.on('error', (err) => log(`worker connection: ${err.message}`));
-  const worker = new Worker<PullJobData, PullResult>(
-    QUEUE_NAMES.pull,
-    async (job) => {
+  let shuttingDown = false;
+  const running = startJobWorker<PullJobData, PullResult>({
+    queueName: QUEUE_NAMES.pull,
+    redisUrl: opts.redisUrl,
+    prefix: opts.prefix,
+    concurrency: opts.concurrency,
+    lockMs: opts.lockMs,
+    // Pulls resume, so a job whose worker died may be taken over several times.
+    maxStalledCount: 5,
+    shutdownGraceMs: opts.shutdownGraceMs,
+    log,
+    process: async (job) => {
       const controller = new AbortController();
       active.set(job.id!, controller);
       try {
-        const result = await processJob(job, controller, opts, name);
-        await opts.onCompleted?.(job.data, result).catch((err: Error) => log(`pull ${job.id}: after-pull hook failed: ${err.message}`));
-        return result;
-      } catch (err) {
-        const p = (typeof job.progress === 'object' ? job.progress : {}) as Partial<PullProgress>;
-        const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-        if (final && controller.signal.reason !== 'shutdown') {
-          const failure = { code: p.error_code ?? 'pull.failed', message: p.error ?? (err as Error).message, cancelled: p.error_code === 'pull.cancelled' };
-          await opts.onFailed?.(job.data, failure).catch((e: Error) => log(`pull ${job.id}: failure hook failed: ${e.message}`));
-        }
-        throw err;
+        return await processJob(job, controller, opts, name);
       } finally {
         active.delete(job.id!);
       }
     },
-    {
-      connection,
-      prefix: opts.prefix,
-      concurrency: opts.concurrency,
-      lockDuration: opts.lockMs,
-      stalledInterval: opts.lockMs,
-      // Pulls resume, so a job whose worker died may be taken over several times.
-      maxStalledCount: 5,
-      autorun: true,
+    onCompleted: async (job, result) => opts.onCompleted?.(job.data, result),
+    onFailed: async (job, err) => {
+      if (shuttingDown) return; // the pull resumes on the next attempt
+      const p = (typeof job.progress === 'object' ? job.progress : {}) as Partial<PullProgress>;
+      await opts.onFailed?.(job.data, { code: p.error_code ?? 'pull.failed', message: p.error ?? err.message, cancelled: p.error_code === 'pull.cancelled' });
     },
-  );
-  worker.on('error', (err) => log(`worker: ${err.message}`));
-  worker.on('failed', (job, err) => log(`pull ${job?.id} (${job?.data.model_id}) failed: ${err.message}`));
-  worker.on('completed', (job) => log(`pull ${job.id} (${job.data.model_id}) completed`));
+    onGraceExpired: () => {
+      shuttingDown = true;
+      for (const c of active.values()) c.abort('shutdown');
+    },
+  });
+  running.worker.on('completed', (job) => log(`pull ${job.id} (${job.data.model_id}) completed`));
 
   return {
-    worker,
+    worker: running.worker,
     async close() {
-      const grace = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), opts.shutdownGraceMs ?? 10_000).unref());
-      const closing = worker.close();
-      if ((await Promise.race([closing, grace])) === 'timeout') {
-        for (const c of active.values()) c.abort('shutdown');
-        await closing;
-      }
+      await running.close();
       subscriber.disconnect();
-      connection.disconnect();
     },
   };
 }

@@ -100,11 +100,11 @@ export class PullService {
   }
 
   status(modelId: string): Promise<PullStatus> {
-    return this.deps.queue.status(checkId(modelId));
+    return this.deps.queue.status(assertModelId(modelId));
   }
 
   cancel(modelId: string): Promise<PullStatus> {
-    return this.deps.queue.cancel(checkId(modelId));
+    return this.deps.queue.cancel(assertModelId(modelId));
   }
 
   list(): Promise<PullStatus[]> {
@@ -116,7 +116,7 @@ export class PullService {
    * pull finishes or `signal` aborts. Polls Redis, which every API process shares.
    */
   async watch(modelId: string, emit: (s: PullStatus) => void, signal: AbortSignal, opts = { pollMs: 250, heartbeatMs: 5000 }): Promise<void> {
-    checkId(modelId);
+    assertModelId(modelId);
     let last = '';
     let lastSent = 0;
     while (!signal.aborted) {
@@ -141,7 +141,7 @@ export class PullService {
   }
 
   private async fromId(rawId: string, body: PullRequestBody): Promise<PullJobData> {
-    const modelId = checkId(rawId);
+    const modelId = assertModelId(rawId);
     let { hf_repo, hf_file, revision } = body;
     if (!hf_repo) {
       const known = (await this.deps.registry.get(modelId)) ?? undefined;
@@ -149,7 +149,8 @@ export class PullService {
       if (!coords) {
         throw new FerryError('model.invalid_source', `no source for "${modelId}": it is not in the registry or the catalogue`, { hint: 'pass { "hf_repo": "org/name", "hf_file": "file.gguf" }' });
       }
-      ({ hf_repo, revision } = { hf_repo: coords.hf_repo, revision: revision ?? coords.revision });
+      hf_repo = coords.hf_repo;
+      revision ??= coords.revision;
       hf_file ??= coords.hf_file;
     }
     const files = hf_file === undefined ? [] : Array.isArray(hf_file) ? hf_file : [hf_file];
@@ -193,9 +194,6 @@ export class PullService {
   }
 }
 
-function checkId(id: string): string {
-  return assertModelId(id);
-}
 
 function statusUrl(modelId: string): string {
   return `/api/models/${encodeURIComponent(modelId)}/pull/status`;
