@@ -60,12 +60,12 @@ export class PullService {
   async start(rawRef: string, body: PullRequestBody = {}, chain?: PullJobData['chain']): Promise<PullStarted> {
     if (hasFlmTagShape(rawRef) && !body.hf_repo) return this.startFlm(rawRef, chain);
     const shorthand = parseHfShorthand(rawRef);
-    const request = shorthand ? await this.fromShorthand(rawRef, shorthand) : await this.fromId(rawRef, body);
+    const { request, bytes } = shorthand ? await this.fromShorthand(shorthand) : { request: await this.fromId(rawRef, body), bytes: undefined };
     const present = await this.presentEntry(request.model_id, body.sha256);
     if (present) {
       return { httpStatus: 200, id: null, model_id: present.id, state: 'completed', source: 'hf', hf_repo: present.hf_repo, hf_file: present.hf_filename, status_url: statusUrl(present.id), ...(shorthand ? { derived_from: rawRef } : {}) };
     }
-    await this.preflight(request, !shorthand);
+    await this.preflight(request, bytes);
     const { jobId, resumed } = await this.deps.queue.enqueue(chain ? { ...request, chain } : request);
     const status = await this.deps.queue.statusOfJob(jobId);
     return {
@@ -132,12 +132,15 @@ export class PullService {
     }
   }
 
-  private async fromShorthand(rawRef: string, ref: { repo: string; quant?: string }): Promise<PullJobData> {
+  /** The shorthand's listing already names the files and their sizes: the pre-flight reuses them. */
+  private async fromShorthand(ref: { repo: string; quant?: string }): Promise<{ request: PullJobData; bytes: number }> {
     const files = await this.deps.hub.listFiles(ref.repo, 'main');
     const chosen = pickQuant(files, ref.quant, ref.repo);
-    const modelId = modelIdFromFileName(chosen[0].path);
-    assertModelId(modelId);
-    return { model_id: modelId, source: 'hf', hf_repo: ref.repo, hf_files: chosen.map((f) => f.path), requested_at: Date.now() };
+    const modelId = assertModelId(modelIdFromFileName(chosen[0].path));
+    return {
+      request: { model_id: modelId, source: 'hf', hf_repo: ref.repo, hf_files: chosen.map((f) => f.path), requested_at: Date.now() },
+      bytes: chosen.reduce((n, f) => n + f.size, 0),
+    };
   }
 
   private async fromId(rawId: string, body: PullRequestBody): Promise<PullJobData> {
@@ -179,21 +182,22 @@ export class PullService {
    * Fail early where the API can know: a missing repo or file (404) and a disk too small for
    * the files (507). A gated repo or an unreachable hub is left to the workers, which may hold a token.
    */
-  private async preflight(request: PullJobData, selectFromPatterns: boolean): Promise<void> {
-    let sizes: number[];
-    try {
-      const files = await this.deps.hub.listFiles(request.hf_repo!, request.revision ?? 'main');
-      const patterns = request.hf_files ?? [];
-      const chosen = selectFromPatterns && patterns.length > 0 ? selectFiles(files, patterns, request.hf_repo!) : patterns.length > 0 ? files.filter((f) => patterns.includes(f.path)) : pickQuant(files, undefined, request.hf_repo!);
-      sizes = chosen.map((f) => f.size);
-    } catch (err) {
-      if (isFerryError(err) && (err.code === 'source.not_found' || err.code === 'model.invalid_source')) throw err;
-      return;
+  private async preflight(request: PullJobData, knownBytes?: number): Promise<void> {
+    let bytes = knownBytes;
+    if (bytes === undefined) {
+      try {
+        const files = await this.deps.hub.listFiles(request.hf_repo!, request.revision ?? 'main');
+        const patterns = request.hf_files ?? [];
+        const chosen = patterns.length > 0 ? selectFiles(files, patterns, request.hf_repo!) : pickQuant(files, undefined, request.hf_repo!);
+        bytes = chosen.reduce((n, f) => n + f.size, 0);
+      } catch (err) {
+        if (isFerryError(err) && (err.code === 'source.not_found' || err.code === 'model.invalid_source')) throw err;
+        return;
+      }
     }
-    await assertFreeSpace(this.deps.pullRoot, sizes.reduce((a, b) => a + b, 0), this.deps.diskMarginBytes);
+    await assertFreeSpace(this.deps.pullRoot, bytes, this.deps.diskMarginBytes);
   }
 }
-
 
 function statusUrl(modelId: string): string {
   return `/api/models/${encodeURIComponent(modelId)}/pull/status`;

@@ -37,24 +37,3 @@ export async function sha256File(path: string, onProgress?: ProgressFn, hash: Ha
   }, signal ? { signal } : {});
   return { sha256: hasher.hash.digest('hex'), bytes: hasher.bytes };
 }
-
-/** Throttles a progress callback to at most once per `intervalMs` (plus an explicit flush). */
-export function throttle<A extends unknown[]>(fn: (...args: A) => void, intervalMs: number): ((...args: A) => void) & { flush(): void } {
-  let last = 0;
-  let pending: A | undefined;
-  const wrapped = ((...args: A) => {
-    const now = Date.now();
-    if (now - last >= intervalMs) {
-      last = now;
-      pending = undefined;
-      fn(...args);
-    } else {
-      pending = args;
-    }
-  }) as ((...args: A) => void) & { flush(): void };
-  wrapped.flush = () => {
-    if (pending) fn(...pending);
-    pending = undefined;
-  };
-  return wrapped;
-}
