@@ -41,6 +41,7 @@ export async function startWorkers(ctx: FerryContext, opts: { log?: (m: string) 
           diskMarginBytes: config.diskMarginBytes,
           stallTimeoutMs: config.stallTimeoutS * 1000,
           retryBaseMs: config.retryBaseMs,
+          directIo: config.directIo,
         },
         job,
       ),

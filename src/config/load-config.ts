@@ -37,6 +37,8 @@ const buildConfigFileSchema = (Type: JavaScriptTypeBuilder) =>
     stall_timeout_s: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
     /** Free space kept beyond a pull's remaining bytes. */
     disk_margin_bytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Write pulled weights with O_DIRECT (bypassing the page cache) where the filesystem allows it. */
+    direct_io: Type.Optional(Type.Boolean()),
     registries: Type.Optional(
       Type.Record(
         Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }),
@@ -93,6 +95,7 @@ export interface FerryConfig {
   retryBaseMs: number;
   stallTimeoutS: number;
   diskMarginBytes: number;
+  directIo: boolean;
   registries: Record<string, { url: string; mount_point?: string }>;
   mountBin: string;
   archiveMaxBytes: number;
@@ -140,6 +143,7 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     retryBaseMs: file.retry_base_ms ?? 1000,
     stallTimeoutS: file.stall_timeout_s ?? 30,
     diskMarginBytes: file.disk_margin_bytes ?? 256 * 1024 * 1024,
+    directIo: file.direct_io ?? true,
     registries: file.registries ?? {},
     mountBin: file.mount_bin ?? 'mount',
     archiveMaxBytes: file.archive_max_bytes ?? 512 * 1024 ** 3,

@@ -20,6 +20,8 @@ export interface HfPullDeps {
   diskMarginBytes: number;
   stallTimeoutMs: number;
   retryBaseMs?: number;
+  /** O_DIRECT writes where the filesystem allows them. @defaultValue true */
+  directIo?: boolean;
 }
 
 export interface PullJobContext {
@@ -69,6 +71,7 @@ export async function runHfPull(deps: HfPullDeps, job: PullJobContext): Promise<
         signal,
         stallTimeoutMs: deps.stallTimeoutMs,
         retryBaseMs: deps.retryBaseMs,
+        directIo: deps.directIo,
         onBytes: (bytes) => tracker.setFileBytes(i, bytes),
         onEvent: (m) => job.log(`${file.hub.path}: ${m}`),
       }).catch((err) => {

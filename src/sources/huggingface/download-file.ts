@@ -32,6 +32,8 @@ export interface DownloadOptions {
   /** First backoff; doubles to 8x. The Hub's clients use 1 s. @defaultValue 1000 */
   retryBaseMs?: number;
   onBytes?: (bytesDone: number) => void;
+  /** Write with O_DIRECT where the filesystem allows it (config `direct_io`). @defaultValue true */
+  directIo?: boolean;
   /** Told about resumes, retries and restarts (for the job log). */
   onEvent?: (message: string) => void;
 }
@@ -153,10 +155,13 @@ async function fetchRange(opts: DownloadOptions, hashes: Hashes): Promise<'ok' |
     if (Date.now() - lastByteAt > stallMs) stream.destroy(new StallError('stalled'));
   }, Math.min(1000, stallMs / 4));
   try {
-    // Hashed just before each write, so the hash always covers exactly the bytes in the file.
+    // Hashed as each chunk arrives. appendStreamToFile writes every received byte before it
+    // returns or throws, so the hash covers exactly the file, unless a write failed: then the
+    // caller re-hashes what is on disk.
     await appendStreamToFile(stream, partPath, {
-      onReceive: () => (lastByteAt = Date.now()),
-      beforeWrite: (chunk) => {
+      direct: opts.directIo,
+      onChunk: (chunk) => {
+        lastByteAt = Date.now();
         hashes.sha256.update(chunk);
         hashes.sha1?.update(chunk);
         hashes.bytes += chunk.length;

@@ -1,0 +1,197 @@
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import type { FileAppender } from './file-appender.js';
+
+/** O_DIRECT needs buffer addresses, lengths and file offsets aligned to the device's logical block; 4 KiB covers 512-byte and 4K devices. */
+const BLOCK = 4096;
+/** Each staging buffer is written with one pwrite; while one fills, the others are on their way to the disk. */
+const BUFFER_BYTES = 8 * 1024 * 1024;
+const BUFFERS = 4;
+const WASM_PAGE = 65536;
+/** A buffer that has not filled for this long is written anyway (see append). */
+const SLOW_FLUSH_MS = 500;
+/** Staging buffers kept for the next file: V8 reserves address space for every WebAssembly.Memory, so they are reused rather than made per file. */
+const POOL_MAX = 4;
+const stagingPool: Buffer[][] = [];
+
+function allocateStaging(): Buffer[] {
+  const memory = new WebAssembly.Memory({ initial: (BUFFER_BYTES * BUFFERS) / WASM_PAGE });
+  return Array.from({ length: BUFFERS }, (_, i) => Buffer.from(memory.buffer, i * BUFFER_BYTES, BUFFER_BYTES));
+}
+
+/**
+ * Appends with O_DIRECT: bytes go from our own buffers to the disk without passing through the
+ * page cache. On this VM that is the difference between a 2 GiB pull costing ~5 s of kernel CPU
+ * (allocating and filling page-cache pages, then writing them back) and ~1.5 s; the final fsync
+ * then has nothing left to write, and a pull of a 70 GB model does not evict everything else
+ * the box had cached.
+ *
+ * O_DIRECT wants aligned memory, which a Node Buffer does not promise; a WebAssembly.Memory is
+ * mapped by V8 on page boundaries, so its bytes are our staging buffers. Chunks are copied into
+ * the current buffer; a full one is written at its (aligned) offset while the next fills. The
+ * last, partial block goes through an ordinary descriptor, since its length is not aligned.
+ * A partial file whose size is not a multiple of the block is continued by reading its last
+ * block back into the first buffer. Where the filesystem refuses O_DIRECT (EINVAL), `open`
+ * answers undefined, or a later write falls back to ordinary writes on its own.
+ */
+export class DirectFileAppender implements FileAppender {
+  private readonly buffers: Buffer[];
+  private readonly inFlight: Array<Promise<void> | undefined> = new Array(BUFFERS).fill(undefined);
+  private current = 0;
+  /** Bytes in the current buffer. */
+  private fill: number;
+  /** File offset of the current buffer's first byte (always aligned). */
+  private offset: number;
+  private error: unknown;
+  /** The lowest offset a write failed at: everything from there on is cut off. */
+  private failedAt = Infinity;
+  /** Ordinary descriptor for the unaligned tail, or for everything once O_DIRECT was refused. */
+  private plain: FileHandle | undefined;
+  private directRefused = false;
+  private closed = false;
+  private lastSubmitAt = Date.now();
+
+  private constructor(
+    private readonly path: string,
+    private readonly direct: FileHandle,
+    start: number,
+  ) {
+    this.buffers = stagingPool.pop() ?? allocateStaging();
+    this.offset = start - (start % BLOCK);
+    this.fill = start - this.offset;
+  }
+
+  /** Opens `path` for appending with O_DIRECT, or answers undefined where the filesystem refuses it. */
+  static async open(path: string): Promise<DirectFileAppender | undefined> {
+    let handle: FileHandle;
+    try {
+      handle = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_DIRECT, 0o644);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EINVAL') return undefined;
+      throw err;
+    }
+    try {
+      const appender = new DirectFileAppender(path, handle, (await handle.stat()).size);
+      if (appender.fill > 0 && !(await appender.readBackLastBlock())) {
+        await appender.close();
+        return undefined;
+      }
+      return appender;
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async append(chunk: Buffer): Promise<void> {
+    let from = 0;
+    while (from < chunk.length) {
+      if (this.fill === 0) await this.waitFor(this.current);
+      if (this.error) throw this.error;
+      const copied = chunk.copy(this.buffers[this.current], this.fill, from);
+      this.fill += copied;
+      from += copied;
+      if (this.fill === BUFFER_BYTES) this.submit();
+    }
+    // A slow download would otherwise sit in memory until 8 MiB arrive, and a worker killed
+    // with SIGKILL would lose it: write what is whole every half second.
+    if (this.fill >= BLOCK && Date.now() - this.lastSubmitAt >= SLOW_FLUSH_MS) await this.submitWholeBlocks();
+  }
+
+  async flush(): Promise<void> {
+    const blocks = this.fill - (this.fill % BLOCK);
+    const tail = this.fill - blocks;
+    if (!this.error && tail > 0) {
+      // The partial block: ordinary write, after the aligned part of the same buffer.
+      const buffer = this.buffers[this.current];
+      const at = this.offset + blocks;
+      const tailWrite = this.writePlain(buffer.subarray(blocks, this.fill), at).catch((err) => this.fail(err, at));
+      if (blocks > 0) this.submit(blocks);
+      await tailWrite;
+    } else if (!this.error && blocks > 0) {
+      this.submit(blocks);
+    }
+    for (let i = 0; i < BUFFERS; i++) await this.waitFor(i);
+    if (this.error) {
+      // Writes complete out of order: cut the file where the first one failed, so it never holds a hole.
+      if (Number.isFinite(this.failedAt)) await this.direct.truncate(this.failedAt).catch(() => undefined);
+      throw this.error;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (let i = 0; i < BUFFERS; i++) await this.waitFor(i);
+    await this.direct.close().catch(() => undefined);
+    await this.plain?.close().catch(() => undefined);
+    if (stagingPool.length < POOL_MAX) stagingPool.push(this.buffers);
+  }
+
+  /** Writes the current buffer's whole blocks now; the unaligned rest moves to the start of the next buffer. */
+  private async submitWholeBlocks(): Promise<void> {
+    const buffer = this.buffers[this.current];
+    const blocks = this.fill - (this.fill % BLOCK);
+    const rest = this.fill - blocks;
+    this.submit(blocks);
+    if (rest === 0) return;
+    await this.waitFor(this.current);
+    buffer.copy(this.buffers[this.current], 0, blocks, blocks + rest);
+    this.fill = rest;
+  }
+
+  /** Starts writing the first `length` bytes of the current buffer and moves on to the next buffer. */
+  private submit(length = this.fill): void {
+    const index = this.current;
+    const at = this.offset;
+    this.inFlight[index] = this.writeBlocks(this.buffers[index], length, at).catch((err) => this.fail(err, at));
+    this.offset += length;
+    this.current = (index + 1) % BUFFERS;
+    this.fill = 0;
+    this.lastSubmitAt = Date.now();
+  }
+
+  private async writeBlocks(buffer: Buffer, length: number, at: number): Promise<void> {
+    if (!this.directRefused) {
+      try {
+        const { bytesWritten } = await this.direct.write(buffer, 0, length, at);
+        if (bytesWritten === length) return;
+        // Short (a nearly full disk): the rest is unaligned now, so an ordinary write finds the real error.
+        return await this.writePlain(buffer.subarray(bytesWritten, length), at + bytesWritten);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+        this.directRefused = true; // a device with a larger block than ours, say
+      }
+    }
+    await this.writePlain(buffer.subarray(0, length), at);
+  }
+
+  private async writePlain(bytes: Buffer, at: number): Promise<void> {
+    this.plain ??= await open(this.path, 'r+');
+    let done = 0;
+    while (done < bytes.length) done += (await this.plain.write(bytes, done, bytes.length - done, at + done)).bytesWritten;
+  }
+
+  /** Continuing a partial file that ends mid-block: its last block goes back into the first buffer. */
+  private async readBackLastBlock(): Promise<boolean> {
+    try {
+      const { bytesRead } = await this.direct.read(this.buffers[0], 0, BLOCK, this.offset);
+      return bytesRead === this.fill;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EINVAL') return false;
+      throw err;
+    }
+  }
+
+  private async waitFor(index: number): Promise<void> {
+    const write = this.inFlight[index];
+    if (!write) return;
+    await write;
+    this.inFlight[index] = undefined;
+  }
+
+  private fail(err: unknown, at: number): void {
+    this.error ??= err;
+    this.failedAt = Math.min(this.failedAt, at);
+  }
+}
