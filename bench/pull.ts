@@ -4,7 +4,8 @@
  * `curl -o f && sha256sum f` on the same server, alternating, medians of BENCH_RUNS runs.
  * Also samples the worker's RSS. Needs Redis (REDIS_URL or 127.0.0.1:6379).
  * BENCH_RUNS, BENCH_BYTES, BENCH_PIN=1, BENCH_VERBOSE=1 (queue wait and run time per pull),
- * BENCH_CONFIG (a config.toml for the worker) tune it.
+ * BENCH_CONFIG (a config.toml for the worker), BENCH_NODE_ARGS (node flags for the worker, e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`) tune it.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -39,7 +40,8 @@ const env = {
 };
 await execa('mkdir', ['-p', env.FERRY_HOME]);
 await writeFile(join(env.FERRY_HOME, 'config.toml'), process.env.BENCH_CONFIG ?? '');
-const worker = execa(...onCpu(1, 'node', [join(REPO_ROOT, 'dist/workers/pull.js')]), { env: { ...process.env, ...env }, buffer: false, stderr: 'pipe' });
+const workerNodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const worker = execa(...onCpu(1, 'node', [...workerNodeArgs, join(REPO_ROOT, 'dist/workers/pull.js')]), { env: { ...process.env, ...env }, buffer: false, stderr: 'pipe' });
 await new Promise<void>((resolve) => worker.stderr!.on('data', (d: Buffer) => d.toString().includes('taking jobs') && resolve()));
 const ctx = new FerryContext(loadConfig(env));
 const pulls = await ctx.pulls();

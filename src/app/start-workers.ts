@@ -42,6 +42,7 @@ export async function startWorkers(ctx: FerryContext, opts: { log?: (m: string) 
           stallTimeoutMs: config.stallTimeoutS * 1000,
           retryBaseMs: config.retryBaseMs,
           directIo: config.directIo,
+          threadMinBytes: config.downloadThreadMinBytes,
         },
         job,
       ),

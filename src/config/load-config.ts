@@ -39,6 +39,8 @@ const buildConfigFileSchema = (Type: JavaScriptTypeBuilder) =>
     disk_margin_bytes: Type.Optional(Type.Integer({ minimum: 0 })),
     /** Write pulled weights with O_DIRECT (bypassing the page cache) where the filesystem allows it. */
     direct_io: Type.Optional(Type.Boolean()),
+    /** Files at least this large are downloaded on a worker thread of their own (0: every file). */
+    download_thread_min_bytes: Type.Optional(Type.Integer({ minimum: 0 })),
     registries: Type.Optional(
       Type.Record(
         Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }),
@@ -96,6 +98,7 @@ export interface FerryConfig {
   stallTimeoutS: number;
   diskMarginBytes: number;
   directIo: boolean;
+  downloadThreadMinBytes: number;
   registries: Record<string, { url: string; mount_point?: string }>;
   mountBin: string;
   archiveMaxBytes: number;
@@ -144,6 +147,7 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     stallTimeoutS: file.stall_timeout_s ?? 30,
     diskMarginBytes: file.disk_margin_bytes ?? 256 * 1024 * 1024,
     directIo: file.direct_io ?? true,
+    downloadThreadMinBytes: file.download_thread_min_bytes ?? 128 * 1024 * 1024,
     registries: file.registries ?? {},
     mountBin: file.mount_bin ?? 'mount',
     archiveMaxBytes: file.archive_max_bytes ?? 512 * 1024 ** 3,

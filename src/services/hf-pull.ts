@@ -5,6 +5,7 @@ import { idToFileName } from '../registry/model-id.js';
 import type { RegistryEntry } from '../registry/registry-entry.js';
 import type { RegistryStore } from '../registry/registry-store.js';
 import { downloadFile, type DownloadTarget } from '../sources/huggingface/download-file.js';
+import { downloadFileInThread } from '../sources/huggingface/download-in-thread.js';
 import type { HfClient, HubFile } from '../sources/huggingface/hf-client.js';
 import { baseName, pickQuant, selectFiles } from '../sources/huggingface/hf-ref.js';
 import { fsyncDirectory } from '../stores/atomic-write.js';
@@ -22,6 +23,8 @@ export interface HfPullDeps {
   retryBaseMs?: number;
   /** O_DIRECT writes where the filesystem allows them. @defaultValue true */
   directIo?: boolean;
+  /** Files at least this large are downloaded on a thread of their own (see downloadFileInThread). @defaultValue 128 MiB */
+  threadMinBytes?: number;
 }
 
 export interface PullJobContext {
@@ -64,7 +67,8 @@ export async function runHfPull(deps: HfPullDeps, job: PullJobContext): Promise<
   const installed: string[] = [];
   try {
     for (const [i, file] of plan.entries()) {
-      const result = await downloadFile({
+      const download = (file.target.size ?? 0) >= (deps.threadMinBytes ?? 128 * 1024 * 1024) ? downloadFileInThread : downloadFile;
+      const result = await download({
         client: deps.client,
         target: file.target,
         partPath: file.partPath,

@@ -59,7 +59,7 @@ export class HfClient {
   readonly endpoint: string;
   private readonly hubOrigin: string;
 
-  constructor(private readonly options: HfClientOptions) {
+  constructor(readonly options: HfClientOptions) {
     this.endpoint = options.endpoint.replace(/\/+$/, '');
     this.hubOrigin = new URL(this.endpoint).origin;
     this.http = got.extend({
