@@ -67,7 +67,9 @@ export async function runHfPull(deps: HfPullDeps, job: PullJobContext): Promise<
   const installed: string[] = [];
   try {
     for (const [i, file] of plan.entries()) {
-      const download = (file.target.size ?? 0) >= (deps.threadMinBytes ?? 128 * 1024 * 1024) ? downloadFileInThread : downloadFile;
+      const onThread = (file.target.size ?? 0) >= (deps.threadMinBytes ?? 128 * 1024 * 1024);
+      if (onThread) job.log(`${file.hub.path}: downloading on a thread of its own`);
+      const download = onThread ? downloadFileInThread : downloadFile;
       const result = await download({
         client: deps.client,
         target: file.target,

@@ -1,17 +1,20 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startPullHarness, type PullHarness } from '../support/pull-harness.js';
+import { startPullHarness, TEST_CONFIG_TOML, type PullHarness } from '../support/pull-harness.js';
 import { spawnWorker } from '../support/worker-process.js';
 
 const REPO = 'acme/slow-GGUF';
 const FILE = 'Slow-Q4_K_M.gguf';
 const SIZE = 6 * 1024 * 1024;
 
-describe('pulls across processes', () => {
+describe.each([
+  ['in the worker', TEST_CONFIG_TOML],
+  ['on a download thread', `${TEST_CONFIG_TOML}download_thread_min_bytes = 0\n`],
+])('pulls across processes, %s', (_mode, configToml) => {
   let h: PullHarness;
   beforeEach(async () => {
-    h = await startPullHarness({ worker: false });
+    h = await startPullHarness({ worker: false, configToml });
     h.hub.addRepo({ id: REPO, files: [{ path: FILE, size: SIZE, seed: 3 }] });
   });
   afterEach(async () => h.cleanup());

@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startPullHarness, type PullHarness } from '../support/pull-harness.js';
+import { startPullHarness, TEST_CONFIG_TOML, type PullHarness } from '../support/pull-harness.js';
 
 const REPO = 'acme/faulty-GGUF';
 const FILE = 'Faulty-Q8_0.gguf';
@@ -21,20 +21,27 @@ async function tmpFiles(h: PullHarness): Promise<string[]> {
   return readdir(join(h.ctx.config.pullRoot, '.tmp')).catch(() => []);
 }
 
-describe('pull fault handling', () => {
+// Big files download on a thread of their own: every fault is also handled there.
+describe.each([
+  ['in the worker', TEST_CONFIG_TOML],
+  ['on a download thread', `${TEST_CONFIG_TOML}download_thread_min_bytes = 0\n`],
+])('pull fault handling, %s', (mode, configToml) => {
   let h: PullHarness;
   beforeEach(async () => {
-    h = await startPullHarness();
+    h = await startPullHarness({ configToml });
     h.hub.addRepo({ id: REPO, files: [{ path: FILE, size: SIZE, seed: 7 }] });
   });
   afterEach(async () => h.cleanup());
 
   it('resumes with a Range request after the connection is cut', async () => {
     h.hub.fault(REPO, FILE, { kind: 'cut', afterBytes: 1_000_000 });
-    await pull(h);
+    const started = await pull(h);
     const done = await h.waitForState('faulty', ['completed', 'failed']);
     expect(done.state, JSON.stringify(done)).toBe('completed');
     expect(done.sha256).toBe(await h.hub.sha256(REPO, FILE));
+    const { logs } = await (await h.ctx.pullQueueStore()).queue.getJobLogs(started.id);
+    expect(logs.some((l) => l.includes('on a thread of its own'))).toBe(mode === 'on a download thread');
+    expect(logs.some((l) => l.includes('resuming') || l.includes('retrying'))).toBe(true);
     const cdnGets = h.hub.log.filter((l) => l.host === 'cdn' && l.method === 'GET');
     expect(cdnGets.length).toBe(2);
     // Resumed from what reached the disk: at most the 1,000,000 bytes sent before the cut.
