@@ -63,6 +63,7 @@ export class DirectFileAppender implements FileAppender {
 
   /** Opens `path` for appending with O_DIRECT, or answers undefined where the filesystem refuses it. */
   static async open(path: string): Promise<DirectFileAppender | undefined> {
+    if (constants.O_DIRECT === undefined) return undefined; // not Linux: macOS has no O_DIRECT flag
     let handle: FileHandle;
     try {
       handle = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_DIRECT, 0o644);

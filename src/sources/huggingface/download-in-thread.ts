@@ -76,10 +76,14 @@ export function downloadFileInThread(opts: DownloadOptions): Promise<DownloadRes
     opts.signal.addEventListener('abort', onAbort, { once: true });
     if (opts.signal.aborted) onAbort();
     worker.on('message', (m: ThreadMessage) => {
-      if (m.type === 'bytes') opts.onBytes?.(m.bytes);
-      else if (m.type === 'event') opts.onEvent?.(m.message);
-      else if (m.type === 'done') settle(() => resolve(m.result));
-      else settle(() => reject(deserializeError(m.error)));
+      try {
+        if (m.type === 'bytes') opts.onBytes?.(m.bytes);
+        else if (m.type === 'event') opts.onEvent?.(m.message);
+        else if (m.type === 'done') settle(() => resolve(m.result));
+        else settle(() => reject(deserializeError(m.error)));
+      } catch (err) {
+        settle(() => reject(err)); // a throwing callback fails the download, as it does in downloadFile
+      }
     });
     worker.once('error', (err) => settle(() => reject(err)));
     worker.once('exit', (code) => settle(() => reject(new Error(`the download thread exited with code ${code}`))));
