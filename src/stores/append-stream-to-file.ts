@@ -21,6 +21,7 @@ export interface AppendOptions {
 export async function appendStreamToFile(source: AsyncIterable<Buffer>, path: string, opts: AppendOptions = {}): Promise<void> {
   const appender: FileAppender = ((opts.direct ?? true) && (await DirectFileAppender.open(path))) || (await BufferedFileAppender.open(path));
   try {
+    let failed = false;
     let readError: unknown;
     try {
       for await (const chunk of source) {
@@ -28,10 +29,11 @@ export async function appendStreamToFile(source: AsyncIterable<Buffer>, path: st
         await appender.append(chunk);
       }
     } catch (err) {
+      failed = true;
       readError = err;
     }
     await appender.flush(); // a write error wins: it is the one to report
-    if (readError) throw readError;
+    if (failed) throw readError;
   } finally {
     await appender.close();
   }

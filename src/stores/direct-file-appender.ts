@@ -8,8 +8,8 @@ const BLOCK = 4096;
 const BUFFER_BYTES = 8 * 1024 * 1024;
 const BUFFERS = 4;
 const WASM_PAGE = 65536;
-/** A buffer that has not filled for this long is written anyway (see append). */
-const SLOW_FLUSH_MS = 500;
+/** Whole blocks that have waited this long in a buffer are written even though it is not full. */
+const IDLE_WRITE_MS = 500;
 /** Staging buffers kept for the next file: V8 reserves address space for every WebAssembly.Memory, so they are reused rather than made per file. */
 const POOL_MAX = 4;
 const stagingPool: Buffer[][] = [];
@@ -30,26 +30,31 @@ function allocateStaging(): Buffer[] {
  * mapped by V8 on page boundaries, so its bytes are our staging buffers. Chunks are copied into
  * the current buffer; a full one is written at its (aligned) offset while the next fills. The
  * last, partial block goes through an ordinary descriptor, since its length is not aligned.
- * A partial file whose size is not a multiple of the block is continued by reading its last
- * block back into the first buffer. Where the filesystem refuses O_DIRECT (EINVAL), `open`
- * answers undefined, or a later write falls back to ordinary writes on its own.
+ * Whole blocks never wait in memory for more than about half a second (a slow or stalled
+ * download would otherwise lose them to a SIGKILL). A partial file whose size is not a multiple
+ * of the block is continued by reading its last block back into the first buffer. Where the
+ * filesystem refuses O_DIRECT (EINVAL), `open` answers undefined, or a later write falls back to
+ * ordinary writes on its own.
  */
 export class DirectFileAppender implements FileAppender {
   private readonly buffers: Buffer[];
+  /** The write of each buffer, while it is in flight. */
   private readonly inFlight: Array<Promise<void> | undefined> = new Array(BUFFERS).fill(undefined);
   private current = 0;
   /** Bytes in the current buffer. */
   private fill: number;
   /** File offset of the current buffer's first byte (always aligned). */
   private offset: number;
+  private failed = false;
   private error: unknown;
-  /** The lowest offset a write failed at: everything from there on is cut off. */
+  /** The lowest offset a write failed at: the file is cut there, so it never holds a hole. */
   private failedAt = Infinity;
   /** Ordinary descriptor for the unaligned tail, or for everything once O_DIRECT was refused. */
-  private plain: FileHandle | undefined;
+  private plain: Promise<FileHandle> | undefined;
   private directRefused = false;
   private closed = false;
   private lastSubmitAt = Date.now();
+  private readonly idleTimer: NodeJS.Timeout;
 
   private constructor(
     private readonly path: string,
@@ -59,6 +64,7 @@ export class DirectFileAppender implements FileAppender {
     this.buffers = stagingPool.pop() ?? allocateStaging();
     this.offset = start - (start % BLOCK);
     this.fill = start - this.offset;
+    this.idleTimer = setInterval(() => this.writeWaitingBlocks(), IDLE_WRITE_MS).unref();
   }
 
   /** Opens `path` for appending with O_DIRECT, or answers undefined where the filesystem refuses it. */
@@ -71,15 +77,22 @@ export class DirectFileAppender implements FileAppender {
       if ((err as NodeJS.ErrnoException).code === 'EINVAL') return undefined;
       throw err;
     }
+    let size: number;
     try {
-      const appender = new DirectFileAppender(path, handle, (await handle.stat()).size);
+      size = (await handle.stat()).size;
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw err;
+    }
+    const appender = new DirectFileAppender(path, handle, size);
+    try {
       if (appender.fill > 0 && !(await appender.readBackLastBlock())) {
         await appender.close();
         return undefined;
       }
       return appender;
     } catch (err) {
-      await handle.close().catch(() => undefined);
+      await appender.close();
       throw err;
     }
   }
@@ -88,33 +101,28 @@ export class DirectFileAppender implements FileAppender {
     let from = 0;
     while (from < chunk.length) {
       if (this.fill === 0) await this.waitFor(this.current);
-      if (this.error) throw this.error;
+      if (this.failed) throw this.error;
       const copied = chunk.copy(this.buffers[this.current], this.fill, from);
       this.fill += copied;
       from += copied;
-      if (this.fill === BUFFER_BYTES) this.submit();
+      if (this.fill === BUFFER_BYTES) this.submit(BUFFER_BYTES);
     }
-    // A slow download would otherwise sit in memory until 8 MiB arrive, and a worker killed
-    // with SIGKILL would lose it: write what is whole every half second.
-    if (this.fill >= BLOCK && Date.now() - this.lastSubmitAt >= SLOW_FLUSH_MS) await this.submitWholeBlocks();
   }
 
   async flush(): Promise<void> {
+    clearInterval(this.idleTimer);
     const blocks = this.fill - (this.fill % BLOCK);
     const tail = this.fill - blocks;
-    if (!this.error && tail > 0) {
-      // The partial block: ordinary write, after the aligned part of the same buffer.
-      const buffer = this.buffers[this.current];
-      const at = this.offset + blocks;
-      const tailWrite = this.writePlain(buffer.subarray(blocks, this.fill), at).catch((err) => this.fail(err, at));
+    if (!this.failed && tail > 0) {
+      // The partial block: an ordinary write, beside the aligned part of the same buffer.
+      const tailWrite = this.writePlain(this.buffers[this.current].subarray(blocks, this.fill), this.offset + blocks);
       if (blocks > 0) this.submit(blocks);
       await tailWrite;
-    } else if (!this.error && blocks > 0) {
+    } else if (!this.failed && blocks > 0) {
       this.submit(blocks);
     }
     for (let i = 0; i < BUFFERS; i++) await this.waitFor(i);
-    if (this.error) {
-      // Writes complete out of order: cut the file where the first one failed, so it never holds a hole.
+    if (this.failed) {
       if (Number.isFinite(this.failedAt)) await this.direct.truncate(this.failedAt).catch(() => undefined);
       throw this.error;
     }
@@ -123,35 +131,45 @@ export class DirectFileAppender implements FileAppender {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.idleTimer);
     for (let i = 0; i < BUFFERS; i++) await this.waitFor(i);
     await this.direct.close().catch(() => undefined);
-    await this.plain?.close().catch(() => undefined);
+    const plain = await this.plain?.catch(() => undefined);
+    await plain?.close().catch(() => undefined);
     if (stagingPool.length < POOL_MAX) stagingPool.push(this.buffers);
   }
 
-  /** Writes the current buffer's whole blocks now; the unaligned rest moves to the start of the next buffer. */
-  private async submitWholeBlocks(): Promise<void> {
-    const buffer = this.buffers[this.current];
-    const blocks = this.fill - (this.fill % BLOCK);
-    const rest = this.fill - blocks;
-    this.submit(blocks);
-    if (rest === 0) return;
-    await this.waitFor(this.current);
-    buffer.copy(this.buffers[this.current], 0, blocks, blocks + rest);
-    this.fill = rest;
-  }
-
-  /** Starts writing the first `length` bytes of the current buffer and moves on to the next buffer. */
-  private submit(length = this.fill): void {
+  /** Starts writing the first `length` (aligned) bytes of the current buffer and moves on to the next buffer. */
+  private submit(length: number): void {
     const index = this.current;
-    const at = this.offset;
-    this.inFlight[index] = this.writeBlocks(this.buffers[index], length, at).catch((err) => this.fail(err, at));
+    const write = this.writeBlocks(this.buffers[index], length, this.offset).finally(() => {
+      if (this.inFlight[index] === write) this.inFlight[index] = undefined;
+    });
+    this.inFlight[index] = write;
     this.offset += length;
     this.current = (index + 1) % BUFFERS;
     this.fill = 0;
     this.lastSubmitAt = Date.now();
   }
 
+  /**
+   * The idle timer: whole blocks that have waited too long are written now, and the unaligned
+   * rest moves to the start of the next buffer. Synchronous, so it never interleaves with an
+   * append; skipped (until the next tick) while the next buffer is still being written.
+   */
+  private writeWaitingBlocks(): void {
+    const blocks = this.fill - (this.fill % BLOCK);
+    if (blocks === 0 || this.failed || Date.now() - this.lastSubmitAt < IDLE_WRITE_MS) return;
+    const rest = this.fill - blocks;
+    const buffer = this.buffers[this.current];
+    if (rest > 0 && this.inFlight[(this.current + 1) % BUFFERS]) return;
+    this.submit(blocks);
+    if (rest === 0) return;
+    buffer.copy(this.buffers[this.current], 0, blocks, blocks + rest);
+    this.fill = rest;
+  }
+
+  /** Never rejects: a failure is recorded (with the offset it happened at) for append and flush to report. */
   private async writeBlocks(buffer: Buffer, length: number, at: number): Promise<void> {
     if (!this.directRefused) {
       try {
@@ -160,17 +178,23 @@ export class DirectFileAppender implements FileAppender {
         // Short (a nearly full disk): the rest is unaligned now, so an ordinary write finds the real error.
         return await this.writePlain(buffer.subarray(bytesWritten, length), at + bytesWritten);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+        if ((err as NodeJS.ErrnoException).code !== 'EINVAL') return this.fail(err, at);
         this.directRefused = true; // a device with a larger block than ours, say
       }
     }
     await this.writePlain(buffer.subarray(0, length), at);
   }
 
+  /** Never rejects, like writeBlocks. */
   private async writePlain(bytes: Buffer, at: number): Promise<void> {
-    this.plain ??= await open(this.path, 'r+');
     let done = 0;
-    while (done < bytes.length) done += (await this.plain.write(bytes, done, bytes.length - done, at + done)).bytesWritten;
+    try {
+      this.plain ??= open(this.path, 'r+');
+      const plain = await this.plain;
+      while (done < bytes.length) done += (await plain.write(bytes, done, bytes.length - done, at + done)).bytesWritten;
+    } catch (err) {
+      this.fail(err, at + done);
+    }
   }
 
   /** Continuing a partial file that ends mid-block: its last block goes back into the first buffer. */
@@ -185,14 +209,12 @@ export class DirectFileAppender implements FileAppender {
   }
 
   private async waitFor(index: number): Promise<void> {
-    const write = this.inFlight[index];
-    if (!write) return;
-    await write;
-    this.inFlight[index] = undefined;
+    await this.inFlight[index];
   }
 
   private fail(err: unknown, at: number): void {
-    this.error ??= err;
+    if (!this.failed) this.error = err;
+    this.failed = true;
     this.failedAt = Math.min(this.failedAt, at);
   }
 }
