@@ -5,7 +5,7 @@ import type { FileAppender } from './file-appender.js';
 /** O_DIRECT needs buffer addresses, lengths and file offsets aligned to the device's logical block; 4 KiB covers 512-byte and 4K devices. */
 const BLOCK = 4096;
 /** Each staging buffer is written with one pwrite; while one fills, the others are on their way to the disk. */
-const BUFFER_BYTES = 8 * 1024 * 1024;
+const BUFFER_BYTES = 4 * 1024 * 1024;
 const BUFFERS = 4;
 const WASM_PAGE = 65536;
 /** Whole blocks that have waited this long in a buffer are written even though it is not full. */
