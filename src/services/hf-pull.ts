@@ -23,8 +23,8 @@ export interface HfPullDeps {
   retryBaseMs?: number;
   /** O_DIRECT writes where the filesystem allows them. @defaultValue true */
   directIo?: boolean;
-  /** Files at least this large are downloaded on a thread of their own (see downloadFileInThread). @defaultValue 128 MiB */
-  threadMinBytes?: number;
+  /** Files at least this large are downloaded on a thread of their own (see downloadFileInThread); config `download_thread_min_bytes`. */
+  threadMinBytes: number;
 }
 
 export interface PullJobContext {
@@ -67,7 +67,7 @@ export async function runHfPull(deps: HfPullDeps, job: PullJobContext): Promise<
   const installed: string[] = [];
   try {
     for (const [i, file] of plan.entries()) {
-      const onThread = (file.target.size ?? 0) >= (deps.threadMinBytes ?? 128 * 1024 * 1024);
+      const onThread = (file.target.size ?? 0) >= deps.threadMinBytes;
       if (onThread) job.log(`${file.hub.path}: downloading on a thread of its own`);
       const download = onThread ? downloadFileInThread : downloadFile;
       const result = await download({

@@ -263,7 +263,7 @@ async function discard(partPath: string): Promise<void> {
   await rm(partPath, { force: true });
 }
 
-function cancelled(): FerryError {
+export function cancelled(): FerryError {
   return new FerryError('pull.cancelled', 'the pull was cancelled');
 }
 

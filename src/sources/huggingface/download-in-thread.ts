@@ -2,18 +2,12 @@ import { Worker } from 'node:worker_threads';
 import { FerryError } from '../../errors/ferry-error.js';
 import type { ErrorCode } from '../../errors/error-codes.js';
 import type { HfClientOptions } from './hf-client.js';
-import type { DownloadOptions, DownloadResult, DownloadTarget } from './download-file.js';
+import { cancelled, type DownloadOptions, type DownloadResult } from './download-file.js';
 
 /** What the thread is given (workerData): everything downloadFile needs but the callbacks and the signal. */
-export interface ThreadRequest {
+export type ThreadRequest = Pick<DownloadOptions, 'target' | 'partPath' | 'stallTimeoutMs' | 'maxAttempts' | 'retryBaseMs' | 'directIo'> & {
   client: HfClientOptions;
-  target: DownloadTarget;
-  partPath: string;
-  stallTimeoutMs?: number;
-  maxAttempts?: number;
-  retryBaseMs?: number;
-  directIo?: boolean;
-}
+};
 
 export interface SerializedError {
   name: string;
@@ -71,7 +65,7 @@ export function downloadFileInThread(opts: DownloadOptions): Promise<DownloadRes
     };
     const onAbort = () => {
       worker.postMessage({ type: 'abort' } satisfies AbortMessage);
-      killTimer = setTimeout(() => settle(() => reject(new FerryError('pull.cancelled', 'the pull was cancelled'))), ABORT_GRACE_MS);
+      killTimer = setTimeout(() => settle(() => reject(cancelled())), ABORT_GRACE_MS);
     };
     opts.signal.addEventListener('abort', onAbort, { once: true });
     if (opts.signal.aborted) onAbort();
