@@ -1,10 +1,8 @@
 import { BufferedFileAppender } from './buffered-file-appender.js';
 import { DirectFileAppender } from './direct-file-appender.js';
-import type { FileAppender } from './file-appender.js';
+import { copyIntoSink, type ByteSink, type FileAppender } from './file-appender.js';
 
 export interface AppendOptions {
-  /** Sees every chunk, in order, as it arrives and before it is written (the downloader hashes here). */
-  onChunk?: (chunk: Buffer) => void;
   /**
    * Write with O_DIRECT where the filesystem allows it (see DirectFileAppender), else through
    * the page cache. @defaultValue true
@@ -12,29 +10,45 @@ export interface AppendOptions {
   direct?: boolean;
 }
 
+export interface AppendStreamOptions extends AppendOptions {
+  /** Sees every chunk, in order, as it arrives and before it is written (the downloader hashes here). */
+  onChunk?: (chunk: Buffer) => void;
+}
+
 /**
- * Appends everything `source` yields to `path`. Unlike a plain `pipeline()` into a write stream,
- * when `source` fails the bytes already received are still written before the error is thrown,
- * so a resume starts from the last byte that arrived. If writing fails, the file ends before the
- * first byte that could not be written. Durability is the caller's: fsync before trusting it.
+ * Opens `path` for appending and lets `fill` put bytes into it. Unlike a plain `pipeline()`
+ * into a write stream, when `fill` fails the bytes it already committed are still written
+ * before the error is thrown, so a resume starts from the last byte that arrived. If writing
+ * fails, the file ends before the first byte that could not be written, and that error is the
+ * one thrown. Durability is the caller's: fsync before trusting it.
  */
-export async function appendStreamToFile(source: AsyncIterable<Buffer>, path: string, opts: AppendOptions = {}): Promise<void> {
+export async function appendToFile(path: string, fill: (sink: ByteSink) => Promise<void>, opts: AppendOptions = {}): Promise<void> {
   const appender: FileAppender = ((opts.direct ?? true) && (await DirectFileAppender.open(path))) || (await BufferedFileAppender.open(path));
   try {
     let failed = false;
-    let readError: unknown;
+    let fillError: unknown;
     try {
-      for await (const chunk of source) {
-        opts.onChunk?.(chunk);
-        await appender.append(chunk);
-      }
+      await fill(appender);
     } catch (err) {
       failed = true;
-      readError = err;
+      fillError = err;
     }
     await appender.flush(); // a write error wins: it is the one to report
-    if (failed) throw readError;
+    if (failed) throw fillError;
   } finally {
     await appender.close();
+  }
+}
+
+/** Appends everything `source` yields to `path`, as appendToFile does. */
+export async function appendStreamToFile(source: AsyncIterable<Buffer>, path: string, opts: AppendStreamOptions = {}): Promise<void> {
+  await appendToFile(path, (sink) => copyStreamIntoSink(source, sink, opts.onChunk), opts);
+}
+
+/** Copies each chunk of `source` into `sink`; `onChunk` sees it first. */
+export async function copyStreamIntoSink(source: AsyncIterable<Buffer>, sink: ByteSink, onChunk?: (chunk: Buffer) => void): Promise<void> {
+  for await (const chunk of source) {
+    onChunk?.(chunk);
+    await copyIntoSink(sink, chunk);
   }
 }

@@ -27,22 +27,25 @@ function allocateStaging(): Buffer[] {
  * the box had cached.
  *
  * O_DIRECT wants aligned memory, which a Node Buffer does not promise; a WebAssembly.Memory is
- * mapped by V8 on page boundaries, so its bytes are our staging buffers. Chunks are copied into
- * the current buffer; a full one is written at its (aligned) offset while the next fills. The
- * last, partial block goes through an ordinary descriptor, since its length is not aligned.
- * Whole blocks never wait in memory for more than about half a second (a slow or stalled
- * download would otherwise lose them to a SIGKILL). A partial file whose size is not a multiple
- * of the block is continued by reading its last block back into the first buffer. Where the
- * filesystem refuses O_DIRECT (EINVAL), `open` answers undefined, or a later write falls back to
- * ordinary writes on its own.
+ * mapped by V8 on page boundaries, so its bytes are our staging buffers. `lend` answers the free
+ * end of the current buffer (a socket reads straight into it); a full buffer is written at its
+ * (aligned) offset while the next fills. The last, partial block goes through an ordinary
+ * descriptor, since its length is not aligned. Whole blocks never wait in memory for more than
+ * about half a second: the idle timer writes them in place (a slow or stalled download would
+ * otherwise lose them to a SIGKILL), and the buffer's full write later writes them again with
+ * the same bytes. A partial file whose size is not a multiple of the block is continued by
+ * reading its last block back into the first buffer. Where the filesystem refuses O_DIRECT
+ * (EINVAL), `open` answers undefined, or a later write falls back to ordinary writes on its own.
  */
 export class DirectFileAppender implements FileAppender {
   private readonly buffers: Buffer[];
-  /** The write of each buffer, while it is in flight. */
+  /** The writes of each buffer, while any is in flight. */
   private readonly inFlight: Array<Promise<void> | undefined> = new Array(BUFFERS).fill(undefined);
   private current = 0;
   /** Bytes in the current buffer. */
   private fill: number;
+  /** Bytes at the start of the current buffer already written by the idle timer. */
+  private written = 0;
   /** File offset of the current buffer's first byte (always aligned). */
   private offset: number;
   private failed = false;
@@ -53,7 +56,7 @@ export class DirectFileAppender implements FileAppender {
   private plain: Promise<FileHandle> | undefined;
   private directRefused = false;
   private closed = false;
-  private lastSubmitAt = Date.now();
+  private lastWriteAt = Date.now();
   private readonly idleTimer: NodeJS.Timeout;
 
   private constructor(
@@ -97,16 +100,20 @@ export class DirectFileAppender implements FileAppender {
     }
   }
 
-  async append(chunk: Buffer): Promise<void> {
-    let from = 0;
-    while (from < chunk.length) {
-      if (this.fill === 0) await this.waitFor(this.current);
-      if (this.failed) throw this.error;
-      const copied = chunk.copy(this.buffers[this.current], this.fill, from);
-      this.fill += copied;
-      from += copied;
-      if (this.fill === BUFFER_BYTES) this.submit(BUFFER_BYTES);
-    }
+  lend(): Buffer | undefined {
+    if (this.failed || this.closed || (this.fill === 0 && this.inFlight[this.current])) return undefined;
+    return this.buffers[this.current].subarray(this.fill);
+  }
+
+  commit(n: number): void {
+    if (this.failed || n === 0) return;
+    this.fill += n;
+    if (this.fill === BUFFER_BYTES) this.submit(BUFFER_BYTES);
+  }
+
+  async writable(): Promise<void> {
+    if (this.fill === 0) await this.inFlight[this.current];
+    if (this.failed) throw this.error;
   }
 
   async flush(): Promise<void> {
@@ -116,12 +123,12 @@ export class DirectFileAppender implements FileAppender {
     if (!this.failed && tail > 0) {
       // The partial block: an ordinary write, beside the aligned part of the same buffer.
       const tailWrite = this.writePlain(this.buffers[this.current].subarray(blocks, this.fill), this.offset + blocks);
-      if (blocks > 0) this.submit(blocks);
+      if (blocks > this.written) this.submit(blocks);
       await tailWrite;
-    } else if (!this.failed && blocks > 0) {
+    } else if (!this.failed && blocks > this.written) {
       this.submit(blocks);
     }
-    for (let i = 0; i < BUFFERS; i++) await this.waitFor(i);
+    for (let i = 0; i < BUFFERS; i++) await this.inFlight[i];
     if (this.failed) {
       if (Number.isFinite(this.failedAt)) await this.direct.truncate(this.failedAt).catch(() => undefined);
       throw this.error;
@@ -132,7 +139,7 @@ export class DirectFileAppender implements FileAppender {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.idleTimer);
-    for (let i = 0; i < BUFFERS; i++) await this.waitFor(i);
+    for (let i = 0; i < BUFFERS; i++) await this.inFlight[i];
     await this.direct.close().catch(() => undefined);
     const plain = await this.plain?.catch(() => undefined);
     await plain?.close().catch(() => undefined);
@@ -141,32 +148,32 @@ export class DirectFileAppender implements FileAppender {
 
   /** Starts writing the first `length` (aligned) bytes of the current buffer and moves on to the next buffer. */
   private submit(length: number): void {
-    const index = this.current;
-    const write = this.writeBlocks(this.buffers[index], length, this.offset).finally(() => {
-      if (this.inFlight[index] === write) this.inFlight[index] = undefined;
-    });
-    this.inFlight[index] = write;
+    this.startWrite(this.current, length);
     this.offset += length;
-    this.current = (index + 1) % BUFFERS;
+    this.current = (this.current + 1) % BUFFERS;
     this.fill = 0;
-    this.lastSubmitAt = Date.now();
+    this.written = 0;
   }
 
   /**
-   * The idle timer: whole blocks that have waited too long are written now, and the unaligned
-   * rest moves to the start of the next buffer. Synchronous, so it never interleaves with an
-   * append; skipped (until the next tick) while the next buffer is still being written.
+   * The idle timer: whole blocks that have waited too long are written in place. The buffer
+   * keeps filling behind them (a lent part is never touched), so this never moves a byte.
    */
   private writeWaitingBlocks(): void {
     const blocks = this.fill - (this.fill % BLOCK);
-    if (blocks === 0 || this.failed || Date.now() - this.lastSubmitAt < IDLE_WRITE_MS) return;
-    const rest = this.fill - blocks;
-    const buffer = this.buffers[this.current];
-    if (rest > 0 && this.inFlight[(this.current + 1) % BUFFERS]) return;
-    this.submit(blocks);
-    if (rest === 0) return;
-    buffer.copy(this.buffers[this.current], 0, blocks, blocks + rest);
-    this.fill = rest;
+    if (blocks <= this.written || this.failed || Date.now() - this.lastWriteAt < IDLE_WRITE_MS) return;
+    this.startWrite(this.current, blocks);
+    this.written = blocks;
+  }
+
+  /** Writes `buffers[index]`'s first `length` bytes at the buffer's offset; the buffer counts as in flight until every write of it is done. */
+  private startWrite(index: number, length: number): void {
+    const write = this.writeBlocks(this.buffers[index], length, this.offset);
+    const all: Promise<void> = Promise.all([this.inFlight[index], write]).then(() => {
+      if (this.inFlight[index] === all) this.inFlight[index] = undefined;
+    });
+    this.inFlight[index] = all;
+    this.lastWriteAt = Date.now();
   }
 
   /** Never rejects: a failure is recorded (with the offset it happened at) for append and flush to report. */
@@ -206,10 +213,6 @@ export class DirectFileAppender implements FileAppender {
       if ((err as NodeJS.ErrnoException).code === 'EINVAL') return false;
       throw err;
     }
-  }
-
-  private async waitFor(index: number): Promise<void> {
-    await this.inFlight[index];
   }
 
   private fail(err: unknown, at: number): void {
