@@ -1,6 +1,7 @@
 import { BufferedFileAppender } from './buffered-file-appender.js';
 import { DirectFileAppender } from './direct-file-appender.js';
-import { copyIntoSink, type ByteSink, type FileAppender } from './file-appender.js';
+import { copyStreamIntoSink, type ByteSink } from '../util/byte-sink.js';
+import type { FileAppender } from './file-appender.js';
 
 export interface AppendOptions {
   /**
@@ -43,12 +44,4 @@ export async function appendToFile(path: string, fill: (sink: ByteSink) => Promi
 /** Appends everything `source` yields to `path`, as appendToFile does. */
 export async function appendStreamToFile(source: AsyncIterable<Buffer>, path: string, opts: AppendStreamOptions = {}): Promise<void> {
   await appendToFile(path, (sink) => copyStreamIntoSink(source, sink, opts.onChunk), opts);
-}
-
-/** Copies each chunk of `source` into `sink`; `onChunk` sees it first. */
-export async function copyStreamIntoSink(source: AsyncIterable<Buffer>, sink: ByteSink, onChunk?: (chunk: Buffer) => void): Promise<void> {
-  for await (const chunk of source) {
-    onChunk?.(chunk);
-    await copyIntoSink(sink, chunk);
-  }
 }

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../../errors/ferry-error.js';
 import type { HfClient } from './hf-client.js';
 import { RetryableHubError } from './hub-errors.js';
-import { appendStreamToFile } from '../../stores/append-stream-to-file.js';
+import { appendToFile } from '../../stores/append-stream-to-file.js';
 
 export interface DownloadTarget {
   repo: string;
@@ -137,37 +137,35 @@ function newHashes(target: DownloadTarget): Hashes {
 async function fetchRange(opts: DownloadOptions, hashes: Hashes): Promise<'ok' | 'restart' | 'range-not-satisfiable'> {
   const { target, partPath, signal } = opts;
   const start = hashes.bytes;
-  const { stream, status, headers } = await opts.client.openDownload(target.repo, target.revision, target.path, start, signal);
+  const { body, status, headers } = await opts.client.openDownload(target.repo, target.revision, target.path, start, signal);
   if (status === 416) {
-    stream.destroy();
+    body.destroy();
     return 'range-not-satisfiable';
   }
   if (start > 0) {
     const range = String(headers['content-range'] ?? '');
     if (status === 200 || !range.startsWith(`bytes ${start}-`)) {
-      stream.destroy();
+      body.destroy();
       return 'restart';
     }
   }
   const stallMs = opts.stallTimeoutMs ?? 30_000;
   let lastByteAt = Date.now();
   const watchdog = setInterval(() => {
-    if (Date.now() - lastByteAt > stallMs) stream.destroy(new StallError('stalled'));
+    if (Date.now() - lastByteAt > stallMs) body.destroy(new StallError('stalled'));
   }, Math.min(1000, stallMs / 4));
   try {
-    // Hashed as each chunk arrives. appendStreamToFile writes every received byte before it
-    // returns or throws, so the hash covers exactly the file, unless a write failed: then the
-    // caller re-hashes what is on disk.
-    await appendStreamToFile(stream, partPath, {
-      direct: opts.directIo,
-      onChunk: (chunk) => {
-        lastByteAt = Date.now();
-        hashes.sha256.update(chunk);
-        hashes.sha1?.update(chunk);
-        hashes.bytes += chunk.length;
-        opts.onBytes?.(hashes.bytes);
-      },
-    });
+    // Hashed as the bytes arrive, in the memory they are written from. appendToFile writes every
+    // received byte before it returns or throws, so the hash covers exactly the file, unless a
+    // write failed: then the caller re-hashes what is on disk.
+    const onData = (bytes: Buffer) => {
+      lastByteAt = Date.now();
+      hashes.sha256.update(bytes);
+      hashes.sha1?.update(bytes);
+      hashes.bytes += bytes.length;
+      opts.onBytes?.(hashes.bytes);
+    };
+    await appendToFile(partPath, (sink) => body.readInto(sink, onData), { direct: opts.directIo });
   } finally {
     clearInterval(watchdog);
   }

@@ -1,7 +1,9 @@
-import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import got, { type Got } from 'got';
 import { FerryError } from '../../errors/ferry-error.js';
+import { copyStreamIntoSink, type ByteSink } from '../../util/byte-sink.js';
+import { socketGet } from '../http/socket-get.js';
 import { header, hubError, RetryableHubError } from './hub-errors.js';
 
 export interface HfClientOptions {
@@ -11,6 +13,20 @@ export interface HfClientOptions {
   token?: string;
   /** Per-request timeout for metadata calls. @defaultValue 30000 */
   timeoutMs?: number;
+}
+
+/** A file's body, once the response head is in. */
+export interface DownloadBody {
+  /** Reads the body to its end into `sink`; `onData` sees each piece first, in order (the downloader hashes there). */
+  readInto(sink: ByteSink, onData: (bytes: Buffer) => void): Promise<void>;
+  /** Stops reading; a readInto in progress rejects with `err`. */
+  destroy(err?: Error): void;
+}
+
+export interface DownloadResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: DownloadBody;
 }
 
 /** A file in a repo as the tree API lists it. */
@@ -38,11 +54,23 @@ const BODY_HEADERS = { 'accept-encoding': 'identity', 'user-agent': 'ferry/0.1' 
 const RESPONSE_TIMEOUT_MS = 60_000;
 
 /**
- * One GET whose body is read by the caller. Weights are fetched with node's http client rather
- * than got's stream: on a 2 GiB file got's extra stream layer cost ~10% more CPU, and on this
- * CPU-bound path that is throughput. Redirects, auth and errors are still decided by HfClient.
+ * One GET whose body the caller reads. Bodies framed by Content-Length (every Hub and CDN
+ * answer seen) are read by socketGet straight into the caller's memory; a chunked one falls
+ * back to node's http client, asked a second time. Redirects, auth and errors are HfClient's.
  */
-function getResponse(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<IncomingMessage> {
+async function get(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<DownloadResponse> {
+  const response = await socketGet(url, headers, { signal, headTimeoutMs: RESPONSE_TIMEOUT_MS });
+  if (!response.chunked) return { status: response.status, headers: response.headers, body: response };
+  response.destroy();
+  const message = await nodeGet(url, headers, signal);
+  return {
+    status: message.statusCode!,
+    headers: message.headers,
+    body: { readInto: (sink, onData) => copyStreamIntoSink(message, sink, onData), destroy: (err) => message.destroy(err) },
+  };
+}
+
+function nodeGet(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const send = url.startsWith('https:') ? httpsRequest : httpRequest;
     const req = send(url, { headers, signal }, resolve);
@@ -138,23 +166,23 @@ export class HfClient {
    * GET the file from byte `start`, following redirects; Authorization goes only to the hub's
    * own origin. Resolves once response headers are in; the caller reads the stream.
    */
-  async openDownload(repo: string, revision: string, path: string, start: number, signal?: AbortSignal): Promise<{ stream: IncomingMessage; status: number; headers: IncomingHttpHeaders }> {
+  async openDownload(repo: string, revision: string, path: string, start: number, signal?: AbortSignal): Promise<DownloadResponse> {
     let url = this.resolveUrl(repo, revision, path);
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-      const response = await getResponse(url, { ...BODY_HEADERS, ...this.authFor(url), ...(start > 0 ? { range: `bytes=${start}-` } : {}) }, signal).catch((err) => {
+      const response = await get(url, { ...BODY_HEADERS, ...this.authFor(url), ...(start > 0 ? { range: `bytes=${start}-` } : {}) }, signal).catch((err) => {
         throw networkError(err, `${repo}/${path}`);
       });
       const location = header(response.headers, 'location');
-      if (response.statusCode! >= 300 && response.statusCode! < 400 && location) {
-        response.destroy();
+      if (response.status >= 300 && response.status < 400 && location) {
+        response.body.destroy();
         url = new URL(location, url).toString();
         continue;
       }
-      if (response.statusCode! >= 400 && response.statusCode !== 416) {
-        response.destroy();
-        throw hubError(response.statusCode!, response.headers, `${repo}/${path}`);
+      if (response.status >= 400 && response.status !== 416) {
+        response.body.destroy();
+        throw hubError(response.status, response.headers, `${repo}/${path}`);
       }
-      return { stream: response, status: response.statusCode!, headers: response.headers };
+      return response;
     }
     throw new FerryError('source.bad_response', `${repo}/${path}: too many redirects`);
   }
