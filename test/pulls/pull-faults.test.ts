@@ -61,6 +61,16 @@ describe.each([
     expect(h.workerLog.join('\n')).not.toContain('token');
   });
 
+  it('reads a chunked body through node\'s http client', async () => {
+    h.hub.fault(REPO, FILE, { kind: 'chunked', times: 2 });
+    await pull(h);
+    const done = await h.waitForState('faulty', ['completed', 'failed']);
+    expect(done.state, JSON.stringify(done)).toBe('completed');
+    expect(done.sha256).toBe(await h.hub.sha256(REPO, FILE));
+    // Asked for twice: our reader leaves a chunked body to node's client, which asks again.
+    expect(h.hub.log.filter((l) => l.host === 'cdn' && l.method === 'GET').length).toBe(2);
+  });
+
   it('discards the partial file on 416 and downloads again', async () => {
     h.hub.fault(REPO, FILE, { kind: 'cut', afterBytes: 300_000 });
     h.hub.fault(REPO, FILE, { kind: 'status', status: 416 });

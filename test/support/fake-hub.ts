@@ -43,6 +43,8 @@ export type Fault =
   | { kind: 'stall'; afterBytes: number; ms: number; times?: number }
   | { kind: 'corrupt'; times?: number }
   | { kind: 'ignore-range'; times?: number }
+  /** The body is sent with Transfer-Encoding: chunked instead of a Content-Length. */
+  | { kind: 'chunked'; times?: number }
   | { kind: 'status'; status: 429 | 500 | 502 | 503 | 504 | 416; retryAfter?: number; times?: number }
   | { kind: 'slow'; bytesPerSecond: number };
 
@@ -430,10 +432,11 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
       throw new HttpError(416, undefined, 'Range Not Satisfiable', { 'Content-Range': `bytes */${size}` });
     }
     const [start, end] = range ?? [0, size];
+    const chunked = isGet && takeFault(repoId, file.path, (f) => f.kind === 'chunked') !== undefined;
     res.writeHead(range ? 206 : 200, {
       ...headers,
       'Content-Type': 'application/octet-stream',
-      'Content-Length': end - start,
+      ...(chunked ? { 'Transfer-Encoding': 'chunked' } : { 'Content-Length': end - start }),
       'Accept-Ranges': 'bytes',
       ...(range ? { 'Content-Range': `bytes ${start}-${end - 1}/${size}` } : {}),
     });
