@@ -32,8 +32,7 @@ function allocateStaging(): Buffer[] {
  * (aligned) offset while the next fills. The last, partial block goes through an ordinary
  * descriptor, since its length is not aligned. Whole blocks never wait in memory for more than
  * about half a second: the idle timer writes them in place (a slow or stalled download would
- * otherwise lose them to a SIGKILL), and the buffer's full write later writes them again with
- * the same bytes. A partial file whose size is not a multiple of the block is continued by
+ * otherwise lose them to a SIGKILL), and the buffer's own write later starts after them. A partial file whose size is not a multiple of the block is continued by
  * reading its last block back into the first buffer. Where the filesystem refuses O_DIRECT
  * (EINVAL), `open` answers undefined, or a later write falls back to ordinary writes on its own.
  */
@@ -106,7 +105,7 @@ export class DirectFileAppender implements FileAppender {
   }
 
   commit(n: number): void {
-    if (this.failed || n === 0) return;
+    if (this.failed || this.closed || n === 0) return;
     this.fill += n;
     if (this.fill === BUFFER_BYTES) this.submit(BUFFER_BYTES);
   }
@@ -146,9 +145,9 @@ export class DirectFileAppender implements FileAppender {
     if (stagingPool.length < POOL_MAX) stagingPool.push(this.buffers);
   }
 
-  /** Starts writing the first `length` (aligned) bytes of the current buffer and moves on to the next buffer. */
+  /** Starts writing the current buffer up to `length` (aligned) bytes and moves on to the next buffer. */
   private submit(length: number): void {
-    this.startWrite(this.current, length);
+    this.startWrite(this.current, this.written, length);
     this.offset += length;
     this.current = (this.current + 1) % BUFFERS;
     this.fill = 0;
@@ -157,18 +156,19 @@ export class DirectFileAppender implements FileAppender {
 
   /**
    * The idle timer: whole blocks that have waited too long are written in place. The buffer
-   * keeps filling behind them (a lent part is never touched), so this never moves a byte.
+   * keeps filling behind them (a lent part is never touched), so this never moves a byte, and
+   * the buffer's own write later starts after them.
    */
   private writeWaitingBlocks(): void {
     const blocks = this.fill - (this.fill % BLOCK);
     if (blocks <= this.written || this.failed || Date.now() - this.lastWriteAt < IDLE_WRITE_MS) return;
-    this.startWrite(this.current, blocks);
+    this.startWrite(this.current, this.written, blocks);
     this.written = blocks;
   }
 
-  /** Writes `buffers[index]`'s first `length` bytes at the buffer's offset; the buffer counts as in flight until every write of it is done. */
-  private startWrite(index: number, length: number): void {
-    const write = this.writeBlocks(this.buffers[index], length, this.offset);
+  /** Writes bytes `from`-`to` (aligned) of `buffers[index]` where they belong; the buffer counts as in flight until every write of it is done. */
+  private startWrite(index: number, from: number, to: number): void {
+    const write = this.writeBlocks(this.buffers[index].subarray(from, to), to - from, this.offset + from);
     const all: Promise<void> = Promise.all([this.inFlight[index], write]).then(() => {
       if (this.inFlight[index] === all) this.inFlight[index] = undefined;
     });

@@ -43,14 +43,16 @@ export function socketGet(url: string, headers: Record<string, string>, opts: So
 export class SocketResponse {
   status = 0;
   /** Lower-cased names; repeated headers joined with ", ". */
-  headers: Record<string, string> = {};
+  headers: Record<string, string> = Object.create(null);
   /** From Content-Length; undefined when the body runs until the server closes. */
   contentLength: number | undefined;
   /** The body is chunked, which this reader leaves to node's client: nothing of it was read. */
   chunked = false;
+  /** Body bytes that had to be copied into the sink (read before readInto, or while it had no memory to lend) rather than read straight into it. */
+  copiedBytes = 0;
 
   private readonly socket: Socket;
-  /** The response head, and any body bytes that arrive while the sink has no memory to lend. */
+  /** The response head, and body bytes read while the sink had no memory to lend. */
   private readonly scratch = Buffer.allocUnsafe(HEAD_MAX);
   private phase: Phase = 'head';
   private headBytes = 0;
@@ -59,8 +61,8 @@ export class SocketResponse {
   private onData: ((bytes: Buffer) => void) | undefined;
   /** What the sink lent for the read in progress. */
   private lent: Buffer | undefined;
-  /** Body bytes read into `scratch` (they came with the head, or the sink had nothing to lend), still to be put in the sink. */
-  private pending: Buffer | undefined;
+  /** Body bytes received but not yet in the sink, in order (copies: `scratch` is read into again). */
+  private queue: Buffer[] = [];
   private draining = false;
   private received = 0;
   private closed = false;
@@ -103,50 +105,75 @@ export class SocketResponse {
     this.phase = 'body';
     return new Promise((resolve, reject) => {
       this.bodyDone = { resolve, reject };
-      if (this.pending) void this.drainPending();
+      if (this.queue.length > 0) void this.drain();
       else this.continueOrFinish();
     });
   }
 
   /** Stops reading and closes the connection; a readInto in progress rejects with `err`. */
-  destroy(err?: Error): void {
+  destroy(err: Error = withCode(new Error('the response was closed before its body was read'), 'ERR_STREAM_DESTROYED')): void {
     this.error ??= err;
     this.socket.destroy();
   }
 
-  /** Where the next read goes: while reading the body, the sink's own memory whenever it has some. */
+  /**
+   * Where the next read goes: while reading the body, the sink's own memory whenever it has some
+   * and nothing is queued before it.
+   */
   private nextBuffer(): Buffer {
     if (this.phase === 'head') return this.scratch.subarray(this.headBytes);
-    this.lent = this.phase === 'body' && !this.pending ? this.sink!.lend() : undefined;
+    try {
+      this.lent = this.phase === 'body' && this.queue.length === 0 ? this.sink!.lend() : undefined;
+    } catch (err) {
+      this.lent = undefined;
+      this.destroy(err as Error);
+    }
     return this.lent?.length ? this.lent : this.scratch;
   }
 
-  /** The socket's onread callback; answering false pauses the socket. It must not throw: it is called from the event loop. */
+  /**
+   * The socket's onread callback; answering false pauses the socket. It must not throw (it is
+   * called from the event loop), and over TLS it can be called again after answering false
+   * (records already decrypted keep coming), so no bytes may be dropped whatever the phase.
+   */
   private onRead(n: number, buf: Buffer): boolean {
     try {
-      return this.phase === 'head' ? this.readHead(n) : this.readBody(n, buf);
+      return this.phase === 'head' ? this.readHead(n) : this.readBody(buf.subarray(0, n), buf === this.lent);
     } catch (err) {
       this.destroy(err as Error);
       return false;
     }
   }
 
-  private readBody(n: number, buf: Buffer): boolean {
-    if (this.phase !== 'body') return false;
-    const take = this.contentLength === undefined ? n : Math.min(n, this.contentLength - this.received);
-    this.received += take;
-    if (buf === this.lent) {
-      this.deliver(buf.subarray(0, take));
+  private readBody(read: Buffer, inLentMemory: boolean): boolean {
+    if (this.phase === 'done' || this.chunked) return false;
+    const bytes = this.contentLength === undefined ? read : read.subarray(0, this.contentLength - this.received);
+    if (bytes.length === 0) return false; // past Content-Length
+    this.received += bytes.length;
+    if (this.phase === 'body' && this.queue.length === 0 && inLentMemory) {
+      this.deliver(bytes); // the common case: the socket read straight into the sink
+      return this.readOn();
+    }
+    this.copiedBytes += bytes.length;
+    if (this.phase === 'body' && this.queue.length === 0) {
+      // Read into scratch while the sink was full: put in what fits now, keep a copy of the rest.
+      this.queue.push(bytes);
+      if (!this.moveQueued()) this.queue[0] = Buffer.from(this.queue[0]);
     } else {
-      this.pending = buf.subarray(0, take);
-      void this.drainPending();
+      this.queue.push(Buffer.from(bytes)); // not reading yet, or behind bytes already queued
+    }
+    if (this.queue.length > 0) {
+      if (this.phase === 'body') void this.drain();
       return false;
     }
-    if (this.complete()) {
-      this.finish();
-      return false;
-    }
-    return true;
+    return this.readOn();
+  }
+
+  /** After a read: read on, or settle readInto once the body is whole. */
+  private readOn(): boolean {
+    if (!this.complete()) return true;
+    this.finish();
+    return false;
   }
 
   private readHead(n: number): boolean {
@@ -171,12 +198,9 @@ export class SocketResponse {
       this.headers = head.headers;
       this.chunked = head.headers['transfer-encoding'] !== undefined;
       this.contentLength = head.contentLength;
-      if (rest.length > 0 && !this.chunked) {
-        this.pending = Buffer.from(rest.subarray(0, this.contentLength === undefined ? rest.length : Math.min(rest.length, this.contentLength)));
-        this.received = this.pending.length;
-      }
       clearTimeout(this.headTimer);
       this.phase = 'waiting';
+      if (rest.length > 0) this.readBody(rest, false); // body bytes that came with the head
       this.headIn(this);
       return false; // wait for readInto (or destroy)
     }
@@ -187,30 +211,35 @@ export class SocketResponse {
     this.sink!.commit(bytes.length);
   }
 
-  /** Puts `pending` into the sink as memory frees up; the socket stays paused meanwhile. */
-  private async drainPending(): Promise<void> {
+  /** Moves queued bytes into the sink as far as it has memory to lend; true when the queue is empty. */
+  private moveQueued(): boolean {
+    while (this.queue.length > 0) {
+      const into = this.sink!.lend();
+      if (!into?.length) return false;
+      const head = this.queue[0];
+      const n = head.copy(into);
+      this.deliver(into.subarray(0, n));
+      if (n === head.length) this.queue.shift();
+      else this.queue[0] = head.subarray(n);
+    }
+    return true;
+  }
+
+  /** Empties the queue into the sink as memory frees up, then reads on; the socket stays paused meanwhile. One runs at a time. */
+  private async drain(): Promise<void> {
+    if (this.draining) return;
     this.draining = true;
     try {
       // Called from the read callback, which pauses the socket after it returns: resume only after that.
       await Promise.resolve();
-      while (this.pending!.length > 0) {
-        const into = this.sink!.lend();
-        if (!into?.length) {
-          await this.sink!.writable();
-          continue;
-        }
-        const n = this.pending!.copy(into);
-        this.deliver(into.subarray(0, n));
-        this.pending = this.pending!.subarray(n);
-      }
-      this.pending = undefined;
+      while (!this.moveQueued()) await this.sink!.writable();
     } catch (err) {
       this.error ??= err as Error;
+      this.draining = false;
       this.finish();
       return;
-    } finally {
-      this.draining = false;
     }
+    this.draining = false;
     this.continueOrFinish();
   }
 
@@ -276,7 +305,7 @@ function parseHead(text: string, from: string | undefined): Head {
   const lines = text.split('\r\n');
   const statusLine = /^HTTP\/1\.[01] ([1-5]\d\d)(?: |$)/.exec(lines[0]);
   if (!statusLine) throw bad('a malformed status line');
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = Object.create(null);
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(':');
     const name = line.slice(0, colon).toLowerCase();

@@ -168,6 +168,7 @@ async function fetchRange(opts: DownloadOptions, hashes: Hashes): Promise<'ok' |
     await appendToFile(partPath, (sink) => body.readInto(sink, onData), { direct: opts.directIo });
   } finally {
     clearInterval(watchdog);
+    body.destroy(); // the connection is done with, or never read if the file could not be opened
   }
   if (target.size !== undefined && hashes.bytes < target.size) {
     // A body that ended early without an error (a proxy closing cleanly): resume.
