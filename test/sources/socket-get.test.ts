@@ -1,17 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { socketGet, type SocketResponse } from '../../src/sources/http/socket-get.js';
 import type { ByteSink } from '../../src/util/byte-sink.js';
+import { TEST_TLS } from '../support/test-tls.js';
 
-// A self-signed certificate for localhost and 127.0.0.1, valid for a century; test use only.
-const TLS_DIR = join(import.meta.dirname, '../fixtures/tls');
-const cert = readFileSync(join(TLS_DIR, 'localhost.crt'));
-const key = readFileSync(join(TLS_DIR, 'localhost.key'));
+const { cert, key } = TEST_TLS;
 
 /**
  * A sink that lends regions of one backing buffer, at most `lendBytes` at a time, and can be

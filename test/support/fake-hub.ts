@@ -5,7 +5,8 @@
  * can be checked for dropping Authorization on cross-host redirects. Protocol details follow
  * /work/shared/reference/hf-protocol.md. Only node's own modules are used.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createCipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -83,6 +84,8 @@ export interface FakeHub {
 export interface FakeHubOptions {
   /** Entries per page of the tree API. @defaultValue 50 */
   pageSize?: number;
+  /** Serve the hub and the CDN over https with this certificate (it must name 127.0.0.1 and 127.0.0.2). */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 const CHUNK = 1024 * 1024;
@@ -218,12 +221,14 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
   const log: RequestLog[] = [];
   const closing = new AbortController();
 
-  const hubServer = createServer((req, res) => handle('hub', req, res, routeHub));
-  const cdnServer = createServer((req, res) => handle('cdn', req, res, routeCdn));
+  const serve = (listener: RequestListener): Server => (opts.tls ? createHttpsServer(opts.tls, listener) : createServer(listener));
+  const hubServer = serve((req, res) => handle('hub', req, res, routeHub));
+  const cdnServer = serve((req, res) => handle('cdn', req, res, routeCdn));
   const hubPort = await listen(hubServer, '127.0.0.1');
   const cdnHost = await listenOnOtherHost(cdnServer);
-  const url = `http://127.0.0.1:${hubPort}`;
-  const cdnUrl = `http://${cdnHost}`;
+  const scheme = opts.tls ? 'https' : 'http';
+  const url = `${scheme}://127.0.0.1:${hubPort}`;
+  const cdnUrl = `${scheme}://${cdnHost}`;
 
   function handle(
     host: 'hub' | 'cdn',

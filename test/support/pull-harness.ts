@@ -8,6 +8,7 @@ import { startWorkers, type RunningWorkers } from '../../src/app/start-workers.j
 import { loadConfig } from '../../src/config/load-config.js';
 import type { PullStatus } from '../../src/queue/pull-status.js';
 import { startFakeHub, type FakeHub } from './fake-hub.js';
+import { TEST_TLS } from './test-tls.js';
 import { makeTempHome, REDIS_URL } from './temp-home.js';
 
 export interface PullHarness {
@@ -30,8 +31,9 @@ export const TEST_CONFIG_TOML = `stall_timeout_s = 2\nretry_base_ms = 50\njob_lo
  * A fake Hub, a temp FERRY_HOME with its own BullMQ prefix on the real Redis, an API app
  * (driven with inject) and, unless told otherwise, one in-process worker.
  */
-export async function startPullHarness(opts: { worker?: boolean; configToml?: string; hubToken?: boolean } = {}): Promise<PullHarness> {
-  const hub = await startFakeHub();
+/** `hubTls`: the fake Hub speaks https (test/support/test-tls.ts); only processes started with NODE_EXTRA_CA_CERTS trust it. */
+export async function startPullHarness(opts: { worker?: boolean; configToml?: string; hubToken?: boolean; hubTls?: boolean } = {}): Promise<PullHarness> {
+  const hub = await startFakeHub(opts.hubTls ? { tls: TEST_TLS } : {});
   const temp = await makeTempHome({ HF_ENDPOINT: hub.url, ...(opts.hubToken ? { HF_TOKEN: hub.token } : {}) });
   await mkdir(temp.home, { recursive: true });
   await writeFile(join(temp.home, 'config.toml'), opts.configToml ?? TEST_CONFIG_TOML);
