@@ -23,8 +23,8 @@ export interface ArchiveLimits {
 
 export type ArchiveCompression = 'gzip' | 'xz';
 
-/** Where Neutree records per-file digests inside a model directory. */
-const NEUTREE_CHECKSUMS = '.neutree/checksums/';
+/** Where Neutree records per-file digests inside a model directory: `<this><relpath>.json`. */
+export const NEUTREE_CHECKSUMS = '.neutree/checksums/';
 
 export function bentoArchiveName(name: string, version: string): string {
   return `${name}-${version}.bentomodel`;

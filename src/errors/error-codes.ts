@@ -43,6 +43,7 @@ export const ERROR_CODES = {
   'bento.invalid_name': 400,
   'bento.not_found': 404,
   'bento.exists': 409,
+  'bento.invalid_source': 400,
   'bento.unsafe_archive': 400,
   'bento.archive_too_large': 413,
   'bento.checksum_mismatch': 422,

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { addBentoVersion, type AddVersionInput } from '../bento/add-bento-version.js';
 import { exportBentoArchive, importBentoArchive, type ArchiveCompression, type ArchiveLimits } from '../bento/bento-archive.js';
 import { parseBentoTag } from '../bento/bento-name.js';
 import { BentoStore, type BentoModelInfo } from '../bento/bento-store.js';
@@ -111,6 +112,13 @@ export class BentoService {
     }
     const store = await this.store(name);
     return { ...(await importBentoArchive(store, source, this.deps.limits)), registry: name };
+  }
+
+  /** A new version from the files of a local directory (copied); `latest` moves to it. */
+  async addDirectory(registry: string | undefined, input: AddVersionInput): Promise<RegistryModel> {
+    const name = this.pickRegistry(registry);
+    const store = await this.store(name);
+    return { ...(await addBentoVersion(store, input)), registry: name };
   }
 
   async exportArchive(registry: string | undefined, name: string, version: string, compression: ArchiveCompression = 'gzip'): Promise<{ fileName: string; version: string; stream: Readable }> {

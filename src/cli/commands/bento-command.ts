@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { FerryContext } from '../../app/create-context.js';
 import { parseBentoTag } from '../../bento/bento-name.js';
+import { FerryError } from '../../errors/ferry-error.js';
 import { tempPathFor } from '../../stores/atomic-write.js';
 import { formatTable, printJson } from '../output.js';
 
@@ -26,6 +27,22 @@ export function registerBentoCommands(program: Command, getContext: GetContext):
       if (models.length === 0) return void process.stdout.write('no models in the file registries\n');
       const rows = models.map((m) => [m.registry, m.tag, String(m.info.module ?? '-'), String(m.info.size ?? '-'), m.creation_time ?? (m.error ? `error: ${m.error}` : '-')]);
       process.stdout.write(formatTable(['REGISTRY', 'TAG', 'MODULE', 'SIZE', 'CREATED'], rows));
+    });
+
+  bento
+    .command('add <dir>')
+    .description('save the files of a directory as a new version of a model (copied; latest moves to it)')
+    .requiredOption('--name <name>', 'the model name')
+    .option('--module <module>', "model.yaml's module: the framework that loads the files", 'ferry')
+    .option('--label <key=value>', 'a label for model.yaml (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--registry <name>', 'target registry (default: the only one)')
+    .option('--json', 'machine-readable output')
+    .action(async (dir: string, opts: { name: string; module: string; label: string[]; registry?: string; json?: boolean }) => {
+      const ctx = await getContext();
+      const labels = Object.fromEntries(opts.label.map(parseLabel));
+      const model = await ctx.bento.addDirectory(opts.registry, { name: opts.name, sourceDir: resolve(dir), module: opts.module, labels });
+      if (opts.json) return printJson(model);
+      process.stdout.write(`added ${model.registry}/${model.tag} (${String(model.info.size)}) at ${model.path}\n`);
     });
 
   bento
@@ -78,4 +95,10 @@ export function registerBentoCommands(program: Command, getContext: GetContext):
     });
 
   return bento;
+}
+
+function parseLabel(text: string): [string, string] {
+  const eq = text.indexOf('=');
+  if (eq <= 0) throw new FerryError('bento.invalid_name', `label ${JSON.stringify(text)}: expected key=value`);
+  return [text.slice(0, eq), text.slice(eq + 1)];
 }

@@ -1,0 +1,106 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { FerryError } from '../errors/ferry-error.js';
+import { HashingPassThrough } from '../util/hash-stream.js';
+import { NEUTREE_CHECKSUMS } from './bento-archive.js';
+import { assertBentoName, isValidTagPart } from './bento-name.js';
+import type { BentoModelInfo, BentoStore } from './bento-store.js';
+import { newBentoVersionId } from './bento-version-id.js';
+import { buildModelYaml, MODEL_YAML } from './model-yaml.js';
+
+export interface AddVersionInput {
+  name: string;
+  /** The directory whose files become the new version; it is copied, never moved or changed. */
+  sourceDir: string;
+  /** model.yaml's `module`, the framework that can load the files. @defaultValue "ferry" */
+  module?: string;
+  labels?: Record<string, string>;
+}
+
+/**
+ * Creates a new version of `name` from a directory of files, as BentoML's save_model does: a
+ * fresh 16-character version id, the files copied into a temporary directory in the store root,
+ * a model.yaml in BentoML's key order (with Neutree's human-readable `size`), Neutree's
+ * per-file sha256 records (taken while copying, so an export of it verifies on import), then the same commit as an import: rename into
+ * place and move `latest`. Only regular files and directories are taken; whatever fails, the
+ * temporary directory is removed and the registry is unchanged.
+ */
+export async function addBentoVersion(store: BentoStore, input: AddVersionInput): Promise<BentoModelInfo> {
+  const name = assertBentoName(input.name);
+  const labels = checkLabels(input.labels ?? {});
+  const module = input.module ?? 'ferry';
+  if (!(await stat(input.sourceDir).catch(() => undefined))?.isDirectory()) {
+    throw new FerryError('bento.invalid_source', `${input.sourceDir} is not a directory`);
+  }
+  // Checksum records a copied Neutree directory brings are replaced by the ones taken while copying.
+  const files = (await filesUnder(input.sourceDir)).filter((rel) => !rel.startsWith(NEUTREE_CHECKSUMS));
+  if (files.length === 0) throw new FerryError('bento.invalid_source', `${input.sourceDir} has no files`);
+  if (files.includes(MODEL_YAML)) {
+    throw new FerryError('bento.invalid_source', `${input.sourceDir} already has a model.yaml: it is a BentoML model directory`, {
+      hint: 'export it as a .bentomodel archive and import that instead',
+    });
+  }
+  const version = newBentoVersionId();
+  const creationTime = new Date();
+  const temp = await store.makeTempDir('add');
+  let committed = false;
+  try {
+    let bytes = 0;
+    for (const rel of files) bytes += await copyRecordingDigest(input.sourceDir, temp, rel);
+    await writeFile(join(temp, MODEL_YAML), buildModelYaml({ name, version, module, labels, size: humanSize(bytes), creationTime }), { mode: 0o644 });
+    await store.commit(temp, name, version, creationTime.toISOString());
+    committed = true;
+    return await store.get(name, version);
+  } finally {
+    if (!committed) await rm(temp, { recursive: true, force: true });
+  }
+}
+
+/** Regular files under `dir` as `/`-joined relative paths, sorted; anything else is refused. */
+async function filesUnder(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  const entries = (await readdir(join(dir, prefix), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
+  for (const entry of entries) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) out.push(...(await filesUnder(dir, rel)));
+    else if (entry.isFile()) out.push(rel);
+    else throw new FerryError('bento.invalid_source', `${JSON.stringify(rel)} is not a regular file or directory (symlinks, devices and FIFOs are not taken)`);
+  }
+  return out;
+}
+
+/** Copies one file, hashing it on the way, and writes Neutree's checksum record beside the tree. */
+async function copyRecordingDigest(from: string, to: string, rel: string): Promise<number> {
+  const dest = join(to, rel);
+  await mkdir(dirname(dest), { recursive: true, mode: 0o755 });
+  const hasher = new HashingPassThrough();
+  await pipeline(createReadStream(join(from, rel), { highWaterMark: 1 << 20 }), hasher, createWriteStream(dest, { flags: 'wx', mode: 0o644 }));
+  const record = join(to, `${NEUTREE_CHECKSUMS}${rel}.json`);
+  await mkdir(dirname(record), { recursive: true, mode: 0o755 });
+  await writeFile(record, JSON.stringify({ algorithm: 'sha256', hash: hasher.hash.digest('hex') }), { mode: 0o644 });
+  return hasher.bytes;
+}
+
+/** Label keys and values follow BentoML's tag rule, so every tool that filters by label can read them. */
+function checkLabels(labels: Record<string, string>): Record<string, string> {
+  for (const [key, value] of Object.entries(labels)) {
+    if (!isValidTagPart(key) || !isValidTagPart(value)) {
+      throw new FerryError('bento.invalid_name', `label ${JSON.stringify(`${key}=${value}`)}: keys and values are lowercase letters, digits, '-', '_' and '.'`);
+    }
+  }
+  return labels;
+}
+
+/** Neutree's `size`: decimal units with one decimal, e.g. "4.2GB". */
+export function humanSize(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return unit === 0 ? `${bytes}B` : `${value.toFixed(1)}${units[unit]}`;
+}
