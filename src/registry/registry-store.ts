@@ -1,5 +1,6 @@
 import { mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { parse as parseToml, stringify as stringifyToml, TomlError } from 'smol-toml';
 import { FerryError } from '../errors/ferry-error.js';
 import { writeFileAtomic } from '../stores/atomic-write.js';
@@ -7,6 +8,7 @@ import { withFileLock } from '../stores/file-lock.js';
 import { withHal0Flock } from '../stores/hal0-flock.js';
 import type { RegistryEntry } from './registry-entry.js';
 import { RegistryCacheFile, sameKey, toJsonLine, type FileKey } from './registry-cache-file.js';
+import { splitRowChunks } from './row-chunks.js';
 
 export const REGISTRY_FILE = 'registry.toml';
 /** How long after the last write the sidecar cache is saved. */
@@ -46,6 +48,10 @@ export class RegistryStore {
   private readonly jsonCache = new WeakMap<RegistryEntry, string>();
   /** Each row's chunk as UTF-8 with its trailing blank line, so a write encodes only new rows. */
   private readonly bytesCache = new WeakMap<RegistryEntry, Buffer>();
+  /** The file's head (what comes before the rows) as written, when it was kept (see keepRowsAsWritten). */
+  private readonly headCache = new WeakMap<Record<string, unknown>, string>();
+  /** Text this process parsed rather than wrote or took from the sidecar: a writer keeps its unchanged rows as they are. */
+  private parsedText?: { snapshot: RegistrySnapshot; text: string };
   private readonly sidecar: RegistryCacheFile;
 
   constructor(readonly dir: string) {
@@ -73,7 +79,7 @@ export class RegistryStore {
       const info = await handle.stat();
       const key: CacheKey = { ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, size: info.size };
       if (this.cache && sameKey(this.cache.key, key)) return this.cache.snapshot;
-      const snapshot = (await this.loadSidecar(key)) ?? parseRegistry(await handle.readFile('utf8'), this.file);
+      const snapshot = (await this.loadSidecar(key)) ?? this.parse(await handle.readFile('utf8'));
       this.cache = { key, snapshot };
       return snapshot;
     } catch (err) {
@@ -82,6 +88,36 @@ export class RegistryStore {
     } finally {
       await handle.close();
     }
+  }
+
+  private parse(text: string): RegistrySnapshot {
+    const snapshot = parseRegistry(text, this.file);
+    this.parsedText = { snapshot, text };
+    return snapshot;
+  }
+
+  /**
+   * A writer whose snapshot was parsed from text Ferry did not write (hal0's, or a hand edit)
+   * keeps the text of every row it does not change, and the head before the rows: a hal0 `1.0`
+   * stays a float, comments stay. Only when those pieces, put back together in id order, read
+   * exactly as the file did; otherwise every row is serialised afresh, as before.
+   */
+  private keepRowsAsWritten(snapshot: RegistrySnapshot): void {
+    const parsed = this.parsedText;
+    if (parsed?.snapshot !== snapshot) return;
+    this.parsedText = undefined;
+    const chunks = splitRowChunks(parsed.text);
+    if (!chunks || chunks.rows.size !== snapshot.models.size) return;
+    const ids = [...snapshot.models.keys()].sort();
+    if (ids.some((id) => !chunks.rows.has(id))) return;
+    const rebuilt = `${[chunks.head, ...ids.map((id) => chunks.rows.get(id))].filter(Boolean).join('\n\n')}\n`;
+    try {
+      if (!isDeepStrictEqual(parseRegistry(rebuilt, this.file), snapshot)) return;
+    } catch {
+      return;
+    }
+    for (const [id, entry] of snapshot.models) this.chunkCache.set(entry, chunks.rows.get(id)!);
+    this.headCache.set(snapshot.extra, chunks.head);
   }
 
   /** Readers take the rows from the sidecar without reading the TOML at all; writers fetch the chunks later (attachChunks). */
@@ -179,6 +215,7 @@ export class RegistryStore {
       const result = await change(draft);
       if (dirty) {
         await this.attachChunks(current);
+        this.keepRowsAsWritten(current);
         await this.write({ models, extra: current.extra });
       }
       return result;
@@ -212,10 +249,10 @@ export class RegistryStore {
   private serialise(snapshot: RegistrySnapshot): { bytes: Buffer[]; entries: RegistryEntry[]; spans: number[] } {
     const bytes: Buffer[] = [];
     let offset = 0;
-    if (Object.keys(snapshot.extra).length > 0) {
-      const head = `${stringifyToml(snapshot.extra).trimEnd()}\n\n`;
-      bytes.push(Buffer.from(head));
-      offset = head.length;
+    const head = this.headCache.get(snapshot.extra) ?? (Object.keys(snapshot.extra).length > 0 ? stringifyToml(snapshot.extra).trimEnd() : '');
+    if (head) {
+      bytes.push(Buffer.from(`${head}\n\n`));
+      offset = head.length + 2;
     }
     const ids = [...snapshot.models.keys()].sort();
     const entries: RegistryEntry[] = [];

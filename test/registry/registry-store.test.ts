@@ -166,6 +166,80 @@ describe('RegistryStore: hal0 format', () => {
   });
 });
 
+describe('RegistryStore: rows it does not change keep their text', () => {
+  const HAND_EDITED = [
+    '# hal0 registry, edited by hand',
+    'schema_version = 2',
+    '',
+    '# the default chat model',
+    '[models."qwen"]',
+    'path = "/m/qwen.gguf"   # moved to the fast disk',
+    'size_bytes = 491400032',
+    '',
+    '[models."qwen".defaults]',
+    'temperature = 1.0',
+    'top_p = 0.90',
+    'extra_args = ["--mlock"]',
+    '',
+    '[models.alpha]',
+    "path = '/m/alpha.gguf'",
+    'notes = """',
+    '[models."not-a-row"]',
+    'is text inside a string',
+    '"""',
+    '',
+    '[ui]',
+    'theme = "dark"',
+    '',
+  ].join('\n');
+
+  it('writes back hal0\'s text for every unchanged row (floats, comments, quoting) and re-serialises only the changed one', async () => {
+    await writeFile(file, HAND_EDITED);
+    const store = new RegistryStore(dir);
+    const before = await store.read();
+    await store.mutate((draft) => {
+      draft.set({ id: 'beta', path: '/m/beta.gguf' });
+      draft.set({ ...draft.get('alpha')!, tags: ['small'] });
+    });
+    const text = await readFile(file, 'utf8');
+    // The untouched row, comments and all, is there byte for byte; 1.0 is still a float.
+    expect(text).toContain(['# the default chat model', '[models."qwen"]', 'path = "/m/qwen.gguf"   # moved to the fast disk'].join('\n'));
+    expect(text).toContain('temperature = 1.0\ntop_p = 0.90');
+    expect(text.startsWith('# hal0 registry, edited by hand\nschema_version = 2')).toBe(true);
+    // The changed row is Ferry's serialisation.
+    expect(text).not.toContain("path = '/m/alpha.gguf'");
+    // And the whole reads back as the data it should hold.
+    const after = parseToml(text) as { models: Record<string, Record<string, unknown>> } & Record<string, unknown>;
+    expect(after.models.qwen).toEqual(parseToml(HAND_EDITED).models.qwen);
+    expect(after.models.alpha).toEqual({ ...(before.models.get('alpha') as object), id: undefined, tags: ['small'] });
+    expect(after.models.beta).toEqual({ path: '/m/beta.gguf' });
+    expect(Object.keys(after.models)).toEqual(['alpha', 'beta', 'qwen']);
+    expect(after.ui).toEqual({ theme: 'dark' });
+    expect(after.schema_version).toBe(2);
+  });
+
+  it('keeps hal0\'s own file (tables after the rows included) row for row', async () => {
+    await copyFile(FIXTURE, file);
+    const original = await readFile(FIXTURE, 'utf8');
+    const store = new RegistryStore(dir);
+    await store.mutate((draft) => draft.set({ id: 'added-by-ferry', path: '/m/x.gguf' }));
+    const text = await readFile(file, 'utf8');
+    const block = (from: string, to: string) => original.slice(original.indexOf(from), original.indexOf(to)).trim();
+    expect(text).toContain(block('[models."qwen2.5-0.5b-instruct-q4_k_m"]', '[models."nomic-embed-text-v1.5-q8_0"]'));
+    expect(text).toContain(block('[models."qwen3:4b"]', '[models."bge-reranker-v2-m3-q4_k_m"]'));
+    expect(text).toContain(original.slice(original.indexOf('[ui]')).trim());
+  });
+
+  it('falls back to serialising every row when the text cannot be cut into rows', async () => {
+    // A row's tables apart from each other: cutting it would change what the file says.
+    await writeFile(file, ['[models.a]', 'path = "/m/a"', '', '[models.b]', 'path = "/m/b"', 'weight = 1.0', '', '[models.a.defaults]', 'x = 1', ''].join('\n'));
+    const store = new RegistryStore(dir);
+    await store.mutate((draft) => draft.set({ id: 'c', path: '/m/c' }));
+    const after = parseToml(await readFile(file, 'utf8')) as { models: Record<string, unknown> };
+    expect(after.models).toEqual({ a: { path: '/m/a', defaults: { x: 1 } }, b: { path: '/m/b', weight: 1 }, c: { path: '/m/c' } });
+  });
+});
+
 describe('RegistryStore: sidecar cache (.registry.toml.cache.json)', () => {
   it('a cold reader gets the same rows from the sidecar, dates included', async () => {
     await copyFile(FIXTURE, file);
