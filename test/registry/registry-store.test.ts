@@ -210,7 +210,7 @@ describe('RegistryStore: rows it does not change keep their text', () => {
     expect(text).not.toContain("path = '/m/alpha.gguf'");
     // And the whole reads back as the data it should hold.
     const after = parseToml(text) as { models: Record<string, Record<string, unknown>> } & Record<string, unknown>;
-    expect(after.models.qwen).toEqual(parseToml(HAND_EDITED).models.qwen);
+    expect(after.models.qwen).toEqual((parseToml(HAND_EDITED) as { models: Record<string, unknown> }).models.qwen);
     expect(after.models.alpha).toEqual({ ...(before.models.get('alpha') as object), id: undefined, tags: ['small'] });
     expect(after.models.beta).toEqual({ path: '/m/beta.gguf' });
     expect(Object.keys(after.models)).toEqual(['alpha', 'beta', 'qwen']);
