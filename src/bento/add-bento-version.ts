@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { FerryError } from '../errors/ferry-error.js';
@@ -8,6 +8,7 @@ import { NEUTREE_CHECKSUMS } from './bento-archive.js';
 import { assertBentoName, isValidTagPart } from './bento-name.js';
 import type { BentoModelInfo, BentoStore } from './bento-store.js';
 import { newBentoVersionId } from './bento-version-id.js';
+import { modelDirEntries } from './model-dir-entries.js';
 import { buildModelYaml, MODEL_YAML } from './model-yaml.js';
 
 export interface AddVersionInput {
@@ -35,7 +36,8 @@ export async function addBentoVersion(store: BentoStore, input: AddVersionInput)
     throw new FerryError('bento.invalid_source', `${input.sourceDir} is not a directory`);
   }
   // Checksum records a copied Neutree directory brings are replaced by the ones taken while copying.
-  const files = (await filesUnder(input.sourceDir)).filter((rel) => !rel.startsWith(NEUTREE_CHECKSUMS));
+  const refuse = (rel: string) => new FerryError('bento.invalid_source', `${JSON.stringify(rel)} is not a regular file or directory (symlinks, devices and FIFOs are not taken)`);
+  const files = (await modelDirEntries(input.sourceDir, refuse)).filter((e) => !e.isDirectory && !e.path.startsWith(NEUTREE_CHECKSUMS)).map((e) => e.path);
   if (files.length === 0) throw new FerryError('bento.invalid_source', `${input.sourceDir} has no files`);
   if (files.includes(MODEL_YAML)) {
     throw new FerryError('bento.invalid_source', `${input.sourceDir} already has a model.yaml: it is a BentoML model directory`, {
@@ -58,18 +60,6 @@ export async function addBentoVersion(store: BentoStore, input: AddVersionInput)
   }
 }
 
-/** Regular files under `dir` as `/`-joined relative paths, sorted; anything else is refused. */
-async function filesUnder(dir: string, prefix = ''): Promise<string[]> {
-  const out: string[] = [];
-  const entries = (await readdir(join(dir, prefix), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
-  for (const entry of entries) {
-    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) out.push(...(await filesUnder(dir, rel)));
-    else if (entry.isFile()) out.push(rel);
-    else throw new FerryError('bento.invalid_source', `${JSON.stringify(rel)} is not a regular file or directory (symlinks, devices and FIFOs are not taken)`);
-  }
-  return out;
-}
 
 /** Copies one file, hashing it on the way, and writes Neutree's checksum record beside the tree. */
 async function copyRecordingDigest(from: string, to: string, rel: string): Promise<number> {

@@ -1,4 +1,4 @@
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type * as Tar from 'tar';
@@ -10,6 +10,7 @@ import { describe } from '../registry/model-id.js';
 import { compressStream } from './archive-compression.js';
 import { assertBentoName, assertBentoVersion } from './bento-name.js';
 import type { BentoModelInfo, BentoStore } from './bento-store.js';
+import { modelDirEntries } from './model-dir-entries.js';
 import { MODEL_YAML, parseModelYaml } from './model-yaml.js';
 import { safeExtract, type ExtractedFile } from './safe-extract.js';
 
@@ -94,25 +95,10 @@ export async function exportBentoArchive(
 ): Promise<{ fileName: string; version: string; stream: Readable }> {
   const resolved = await store.resolveVersion(name, version);
   const dir = store.versionDir(name, assertBentoVersion(resolved));
-  const paths = await archivePaths(dir);
+  // Anything but regular files and directories would be refused on import, so it is refused here.
+  const paths = (await modelDirEntries(dir, (rel) => new FerryError('bento.unsafe_archive', `cannot export ${describe(rel)}: only regular files and directories go into an archive`))).map((e) => e.path);
   const pack = loadTar().create({ cwd: dir, portable: true, noDirRecurse: true, follow: false }, ['.', ...paths.map((p) => `./${p}`)]);
   const tarStream = Readable.from(pack as AsyncIterable<Buffer>);
   return { fileName: bentoArchiveName(name, resolved), version: resolved, stream: compressStream(tarStream, compression) };
 }
 
-/** Regular files and directories under `dir`, sorted; anything else would be refused on import, so it is refused here. */
-async function archivePaths(dir: string, prefix = ''): Promise<string[]> {
-  const out: string[] = [];
-  const entries = (await readdir(join(dir, prefix), { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
-  for (const e of entries) {
-    const rel = prefix ? `${prefix}/${e.name}` : e.name;
-    if (e.isDirectory()) {
-      out.push(rel, ...(await archivePaths(dir, rel)));
-    } else if (e.isFile()) {
-      out.push(rel);
-    } else {
-      throw new FerryError('bento.unsafe_archive', `cannot export ${describe(rel)}: only regular files and directories go into an archive`);
-    }
-  }
-  return out;
-}
