@@ -99,8 +99,9 @@ export class RegistryStore {
   /**
    * A writer whose snapshot was parsed from text Ferry did not write (hal0's, or a hand edit)
    * keeps the text of every row it does not change, and the head before the rows: a hal0 `1.0`
-   * stays a float, comments stay. Only when those pieces, put back together in id order, read
-   * exactly as the file did; otherwise every row is serialised afresh, as before.
+   * stays a float, comments stay. Each piece is used only if, parsed on its own, it is exactly
+   * its row (or, for the head, exactly the data outside the rows): then it can sit beside rows
+   * serialised afresh and means the same. Otherwise every row is serialised afresh, as before.
    */
   private keepRowsAsWritten(snapshot: RegistrySnapshot): void {
     const parsed = this.parsedText;
@@ -108,13 +109,21 @@ export class RegistryStore {
     this.parsedText = undefined;
     const chunks = splitRowChunks(parsed.text);
     if (!chunks || chunks.rows.size !== snapshot.models.size) return;
-    const ids = [...snapshot.models.keys()].sort();
-    if (ids.some((id) => !chunks.rows.has(id))) return;
-    const rebuilt = `${[chunks.head, ...ids.map((id) => chunks.rows.get(id))].filter(Boolean).join('\n\n')}\n`;
-    try {
-      if (!isDeepStrictEqual(parseRegistry(rebuilt, this.file), snapshot)) return;
-    } catch {
-      return;
+    // smol-toml makes null-prototype tables: compare the top levels as plain objects.
+    const readsAs = (text: string, expected: Record<string, unknown>, unwrap: (doc: Record<string, any>) => unknown): boolean => {
+      try {
+        const found = unwrap(parseToml(text));
+        return typeof found === 'object' && found !== null && isDeepStrictEqual({ ...found }, { ...expected });
+      } catch {
+        return false;
+      }
+    };
+    if (!readsAs(chunks.head, snapshot.extra, (doc) => doc)) return;
+    for (const [id, entry] of snapshot.models) {
+      const { id: _id, ...fields } = entry;
+      const chunk = chunks.rows.get(id);
+      const onlyThisRow = (doc: Record<string, any>) => (Object.keys(doc).join() === 'models' && Object.keys(doc.models).length === 1 ? doc.models[id] : undefined);
+      if (chunk === undefined || !readsAs(chunk, fields, onlyThisRow)) return;
     }
     for (const [id, entry] of snapshot.models) this.chunkCache.set(entry, chunks.rows.get(id)!);
     this.headCache.set(snapshot.extra, chunks.head);

@@ -13,20 +13,22 @@ export interface RowChunks {
  * they were written (hal0's `1.0` stays a float, comments stay). Comment lines just above a
  * table's header go with that table. Other tables (hal0's `[ui]`, say) join the head, wherever
  * they were. Answers undefined for layouts it cannot cut: the older `[[models]]` form, rows
- * given as dotted keys of a `[models]` table, or a row whose tables are not together. The
- * caller checks that the pieces, put back together, read the same as the whole.
+ * given as dotted keys of a `[models]` table, a row whose tables are not together, or a byte
+ * order mark. The cut is a guess (lines are not fully parsed as TOML), so the caller checks
+ * every piece on its own.
  */
 export function splitRowChunks(text: string): RowChunks | undefined {
+  if (text.startsWith('\uFEFF')) return undefined;
   const head: string[] = [];
   const others: string[][] = [];
   const rows = new Map<string, string[]>();
   let current = head;
   let currentRow: string | undefined;
-  /** Starts a new piece at a header, taking the comments right above it from the piece before. */
+  /** Starts a new piece at a header, taking the comment lines right above it (no blank line between) from the piece before. */
   const startPiece = (): string[] => {
-    const piece: string[] = [];
-    while (current.length > 0 && /^\s*(#.*)?$/.test(current.at(-1)!)) piece.unshift(current.pop()!);
-    return piece;
+    let start = current.length;
+    while (start > 0 && /^\s*#/.test(current[start - 1])) start--;
+    return current.splice(start);
   };
   let inString: MultilineQuote | undefined;
   for (const line of text.split('\n')) {

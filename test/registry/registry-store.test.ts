@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseToml, TomlDate } from 'smol-toml';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FerryError } from '../../src/errors/ferry-error.js';
-import { RegistryStore } from '../../src/registry/registry-store.js';
+import { RegistryStore, type RegistryDraft } from '../../src/registry/registry-store.js';
 import { realisticEntry } from '../support/realistic-entry.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/hal0-registry.toml', import.meta.url));
@@ -228,6 +228,32 @@ describe('RegistryStore: rows it does not change keep their text', () => {
     expect(text).toContain(block('[models."qwen2.5-0.5b-instruct-q4_k_m"]', '[models."nomic-embed-text-v1.5-q8_0"]'));
     expect(text).toContain(block('[models."qwen3:4b"]', '[models."bge-reranker-v2-m3-q4_k_m"]'));
     expect(text).toContain(original.slice(original.indexOf('[ui]')).trim());
+  });
+
+  // Cases a review found: the cutter is fooled into putting row b's header inside row a's text.
+  // Every piece is checked on its own, so these fall back and the file still says what it should.
+  it.each([
+    ['a comment holding """', ['[models."a"]', 'path = "/a" # keep """ out', '[models."b"]', 'path = "/b"', '# see """ above', '[models."b".meta]', 'x = 1.0', '']],
+    ["a string holding '''", ['[models."a"]', 'path = "/a"', `hint = "use ''' here"`, '[models."b"]', 'path = "/b"', '[[models."b".files]]', 'path = "w.bin"', '']],
+    ['a dotted key for row b in the head', ['models."b".path = "/b"', '[models."a"]', 'path = "/a"', '[models."b".files]', 'n = 1.0', '']],
+  ])('writes exactly the intended rows when %s fools the cutter', async (_what, lines) => {
+    const text = lines.join('\n');
+    const before = (parseToml(text) as { models: Record<string, Record<string, unknown>> }).models;
+    const changes: Record<string, (draft: RegistryDraft) => void> = {
+      'change a': (draft) => draft.set({ ...draft.get('a')!, path: '/new/a' }),
+      'delete a': (draft) => void draft.delete('a'),
+      'change b': (draft) => draft.set({ ...draft.get('b')!, path: '/new/b' }),
+    };
+    for (const [change, apply] of Object.entries(changes)) {
+      await writeFile(file, text);
+      await new RegistryStore(dir).mutate(apply);
+      const after = (parseToml(await readFile(file, 'utf8')) as { models: Record<string, Record<string, unknown>> }).models;
+      const expected: Record<string, Record<string, unknown>> = { ...before };
+      if (change === 'change a') expected.a = { ...before.a, path: '/new/a' };
+      if (change === 'delete a') delete expected.a;
+      if (change === 'change b') expected.b = { ...before.b, path: '/new/b' };
+      expect(JSON.parse(JSON.stringify(after)), change).toEqual(JSON.parse(JSON.stringify(expected)));
+    }
   });
 
   it('falls back to serialising every row when the text cannot be cut into rows', async () => {
