@@ -1,6 +1,6 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { constants, createWriteStream } from 'node:fs';
+import { mkdir, open, readlink, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { FerryError } from '../errors/ferry-error.js';
 import { HashingPassThrough } from '../util/hash-stream.js';
@@ -8,7 +8,7 @@ import { NEUTREE_CHECKSUMS } from './bento-archive.js';
 import { assertBentoName, isValidTagPart } from './bento-name.js';
 import type { BentoModelInfo, BentoStore } from './bento-store.js';
 import { newBentoVersionId } from './bento-version-id.js';
-import { modelDirEntries } from './model-dir-entries.js';
+import { makeReadableByAll, modelDirEntries } from './model-dir-entries.js';
 import { buildModelYaml, MODEL_YAML } from './model-yaml.js';
 
 export interface AddVersionInput {
@@ -24,9 +24,12 @@ export interface AddVersionInput {
  * Creates a new version of `name` from a directory of files, as BentoML's save_model does: a
  * fresh 16-character version id, the files copied into a temporary directory in the store root,
  * a model.yaml in BentoML's key order (with Neutree's human-readable `size`), Neutree's
- * per-file sha256 records (taken while copying, so an export of it verifies on import), then the same commit as an import: rename into
- * place and move `latest`. Only regular files and directories are taken; whatever fails, the
- * temporary directory is removed and the registry is unchanged.
+ * per-file sha256 records (taken while copying, so an export of it verifies on import), then
+ * the same commit as an import: rename into place and move `latest`. Only regular files and
+ * directories are taken, also if the tree changes while it is copied (a file swapped for a
+ * symlink, a file written to); whatever fails, the temporary directory is removed and the
+ * registry is unchanged. Everything is made readable by all, whatever the umask: other nodes'
+ * users read a shared registry.
  */
 export async function addBentoVersion(store: BentoStore, input: AddVersionInput): Promise<BentoModelInfo> {
   const name = assertBentoName(input.name);
@@ -35,9 +38,15 @@ export async function addBentoVersion(store: BentoStore, input: AddVersionInput)
   if (!(await stat(input.sourceDir).catch(() => undefined))?.isDirectory()) {
     throw new FerryError('bento.invalid_source', `${input.sourceDir} is not a directory`);
   }
+  const source = await realpath(input.sourceDir);
+  await mkdir(store.root, { recursive: true });
+  const root = await realpath(store.root);
+  if (isWithin(root, source) || isWithin(source, root)) {
+    throw new FerryError('bento.invalid_source', `${input.sourceDir} and the registry at ${store.root} overlap: one holds the other`);
+  }
   // Checksum records a copied Neutree directory brings are replaced by the ones taken while copying.
   const refuse = (rel: string) => new FerryError('bento.invalid_source', `${JSON.stringify(rel)} is not a regular file or directory (symlinks, devices and FIFOs are not taken)`);
-  const files = (await modelDirEntries(input.sourceDir, refuse)).filter((e) => !e.isDirectory && !e.path.startsWith(NEUTREE_CHECKSUMS)).map((e) => e.path);
+  const files = (await modelDirEntries(source, refuse)).filter((e) => !e.isDirectory && !e.path.startsWith(NEUTREE_CHECKSUMS)).map((e) => e.path);
   if (files.length === 0) throw new FerryError('bento.invalid_source', `${input.sourceDir} has no files`);
   if (files.includes(MODEL_YAML)) {
     throw new FerryError('bento.invalid_source', `${input.sourceDir} already has a model.yaml: it is a BentoML model directory`, {
@@ -50,8 +59,9 @@ export async function addBentoVersion(store: BentoStore, input: AddVersionInput)
   let committed = false;
   try {
     let bytes = 0;
-    for (const rel of files) bytes += await copyRecordingDigest(input.sourceDir, temp, rel);
-    await writeFile(join(temp, MODEL_YAML), buildModelYaml({ name, version, module, labels, size: humanSize(bytes), creationTime }), { mode: 0o644 });
+    for (const rel of files) bytes += await copyRecordingDigest(source, temp, rel, refuse);
+    await writeFile(join(temp, MODEL_YAML), buildModelYaml({ name, version, module, labels, size: humanSize(bytes), creationTime }));
+    await makeReadableByAll(temp);
     await store.commit(temp, name, version, creationTime.toISOString());
     committed = true;
     return await store.get(name, version);
@@ -61,16 +71,41 @@ export async function addBentoVersion(store: BentoStore, input: AddVersionInput)
 }
 
 
-/** Copies one file, hashing it on the way, and writes Neutree's checksum record beside the tree. */
-async function copyRecordingDigest(from: string, to: string, rel: string): Promise<number> {
-  const dest = join(to, rel);
-  await mkdir(dirname(dest), { recursive: true, mode: 0o755 });
-  const hasher = new HashingPassThrough();
-  await pipeline(createReadStream(join(from, rel), { highWaterMark: 1 << 20 }), hasher, createWriteStream(dest, { flags: 'wx', mode: 0o644 }));
-  const record = join(to, `${NEUTREE_CHECKSUMS}${rel}.json`);
-  await mkdir(dirname(record), { recursive: true, mode: 0o755 });
-  await writeFile(record, JSON.stringify({ algorithm: 'sha256', hash: hasher.hash.digest('hex') }), { mode: 0o644 });
-  return hasher.bytes;
+/**
+ * Copies one file, hashing it on the way, and writes Neutree's checksum record beside the tree.
+ * The file is opened without following a symlink, and must still be a regular file at the path
+ * it was listed under (Linux tells, through /proc/self/fd) and unchanged in size and mtime
+ * after the copy: otherwise the tree changed under us and is refused.
+ */
+async function copyRecordingDigest(from: string, to: string, rel: string, refuse: (rel: string) => Error): Promise<number> {
+  const src = await open(join(from, rel), constants.O_RDONLY | constants.O_NOFOLLOW).catch((err: NodeJS.ErrnoException) => {
+    throw err.code === 'ELOOP' ? refuse(rel) : err;
+  });
+  try {
+    const before = await src.stat();
+    const openedAt = await readlink(`/proc/self/fd/${src.fd}`).catch(() => undefined);
+    if (!before.isFile() || (openedAt !== undefined && openedAt !== join(from, rel))) throw refuse(rel);
+    const dest = join(to, rel);
+    await mkdir(dirname(dest), { recursive: true });
+    const hasher = new HashingPassThrough();
+    await pipeline(src.createReadStream({ highWaterMark: 1 << 20, autoClose: false }), hasher, createWriteStream(dest, { flags: 'wx' }));
+    const after = await src.stat();
+    if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || hasher.bytes !== before.size) {
+      throw new FerryError('bento.invalid_source', `${JSON.stringify(rel)} changed while it was being copied`);
+    }
+    const record = join(to, `${NEUTREE_CHECKSUMS}${rel}.json`);
+    await mkdir(dirname(record), { recursive: true });
+    await writeFile(record, JSON.stringify({ algorithm: 'sha256', hash: hasher.hash.digest('hex') }));
+    return hasher.bytes;
+  } finally {
+    await src.close();
+  }
+}
+
+/** `inner` is `outer` or somewhere under it (both real paths). */
+function isWithin(outer: string, inner: string): boolean {
+  const rel = relative(outer, inner);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
 /** Label keys and values follow BentoML's tag rule, so every tool that filters by label can read them. */

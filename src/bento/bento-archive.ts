@@ -10,7 +10,7 @@ import { describe } from '../registry/model-id.js';
 import { compressStream } from './archive-compression.js';
 import { assertBentoName, assertBentoVersion } from './bento-name.js';
 import type { BentoModelInfo, BentoStore } from './bento-store.js';
-import { modelDirEntries } from './model-dir-entries.js';
+import { makeReadableByAll, modelDirEntries } from './model-dir-entries.js';
 import { MODEL_YAML, parseModelYaml } from './model-yaml.js';
 import { safeExtract, type ExtractedFile } from './safe-extract.js';
 
@@ -47,6 +47,7 @@ export async function importBentoArchive(store: BentoStore, source: Readable, li
     const name = assertBentoName(yaml.name);
     const version = assertBentoVersion(yaml.version);
     await verifyNeutreeChecksums(temp, files);
+    await makeReadableByAll(temp);
     await store.commit(temp, name, version, yaml.creation_time);
     committed = true;
     return await store.get(name, version);

@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { chmod, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface ModelDirEntry {
@@ -22,4 +22,16 @@ export async function modelDirEntries(dir: string, refuse: (path: string) => Err
     else throw refuse(path);
   }
   return out;
+}
+
+/**
+ * Directories 755, files 644 (755 when the owner may run them): a version made under a
+ * restrictive umask must still be readable by other nodes' users of a shared registry.
+ */
+export async function makeReadableByAll(dir: string): Promise<void> {
+  for (const entry of await modelDirEntries(dir, (path) => new Error(`${path}: not a regular file or directory`))) {
+    const path = join(dir, entry.path);
+    const executable = !entry.isDirectory && ((await stat(path)).mode & 0o100) !== 0;
+    await chmod(path, entry.isDirectory || executable ? 0o755 : 0o644);
+  }
 }

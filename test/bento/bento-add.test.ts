@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -97,6 +97,48 @@ describe('addBentoVersion', () => {
     await mkdir(join(work, 'empty'));
     expect((await expectFerryError(addBentoVersion(store, { name: 'ok', sourceDir: join(work, 'empty') }))).code).toBe('bento.invalid_source');
     expect(await readdir(store.root).catch(() => [])).toEqual([]);
+  });
+
+  it('refuses a tree that changes under it: a file swapped for a symlink while an earlier file copies', async () => {
+    const secret = join(work, 'secret.txt');
+    await writeFile(secret, 'SECRET-OUTSIDE-SOURCE', { mode: 0o600 });
+    await writeFile(join(source, 'a-big.bin'), Buffer.alloc(64 * 1024 * 1024, 1));
+    await writeFile(join(source, 'b.txt'), 'harmless');
+    const adding = addBentoVersion(store, { name: 'my-model', sourceDir: source }).catch((e: unknown) => e);
+    // The listing is done once the temporary directory exists; swap b.txt while a-big.bin copies.
+    while (!(await readdir(store.root).catch(() => [] as string[])).some((n) => n.startsWith('.ferry-tmp-add-'))) await new Promise((r) => setImmediate(r));
+    await rm(join(source, 'b.txt'));
+    await symlink(secret, join(source, 'b.txt'));
+    const err = await adding;
+    expect(err).toMatchObject({ code: 'bento.invalid_source' });
+    expect(String((err as Error).message)).toContain('b.txt');
+    expect(await readdir(store.root)).toEqual([]);
+  });
+
+  it('refuses a source that holds the registry, or sits inside it', async () => {
+    const inside = new BentoStore(join(source, 'registry'));
+    expect((await expectFerryError(addBentoVersion(inside, { name: 'my-model', sourceDir: source }))).code).toBe('bento.invalid_source');
+    await addBentoVersion(store, { name: 'first', sourceDir: source });
+    expect((await expectFerryError(addBentoVersion(store, { name: 'again', sourceDir: store.root }))).code).toBe('bento.invalid_source');
+    expect((await store.list()).map((m) => m.name)).toEqual(['first']);
+  });
+
+  it('makes what it adds and imports readable by all even under umask 077', async () => {
+    const old = process.umask(0o077);
+    try {
+      const model = await addBentoVersion(store, { name: 'my-model', sourceDir: source });
+      const archive = join(work, 'x.bentomodel');
+      await pipeline((await exportBentoArchive(store, 'my-model', 'latest')).stream, createWriteStream(archive));
+      const imported = await importBentoArchive(new BentoStore(join(work, 'other')), createReadStream(archive), { maxBytes: 1024 ** 3, maxEntries: 1000 });
+      for (const dir of [model.path, imported.path]) {
+        for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+          const mode = (await stat(join(entry.parentPath, entry.name))).mode & 0o777;
+          expect(mode, join(entry.parentPath, entry.name)).toBe(entry.isDirectory() ? 0o755 : 0o644);
+        }
+      }
+    } finally {
+      process.umask(old);
+    }
   });
 
   it('writes sizes the way Neutree does', () => {
