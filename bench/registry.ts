@@ -119,7 +119,7 @@ try {
   // Without the sidecar (first run after a hal0 edit): the 5 MB of TOML is parsed.
   await rm(join(config.registryDir, '.registry.toml.cache.json'));
   report('`ferry model list` wall, no sidecar (after a hal0 edit)', median(await list()), 'report');
-  report('add one row, fresh process, no sidecar', await coldAdd('nocache'), 'report', 'parse; unchanged rows kept as written, checked by a re-parse');
+  report('add one row, fresh process, no sidecar', await coldAdd('nocache'), 'report', 'parse; unchanged rows kept as written, each checked by a parse of its own');
 } finally {
   await ctx.close();
   await rm(benchDir, { recursive: true, force: true });
