@@ -12,6 +12,8 @@ import { pathExists } from '../util/fs-exists.js';
 export const LATEST_FILE = 'latest';
 /** Ferry's temporary directories live in the store root, beside `models/`, so renames stay on one filesystem. */
 export const TEMP_PREFIX = '.ferry-tmp-';
+/** Temporary directories older than this are leftovers of a killed process. */
+const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
 
 /** One stored version: its model.yaml fields as written, plus where it lives. */
 export interface BentoModelInfo {
@@ -153,12 +155,27 @@ export class BentoStore {
     await this.rebuildLatest(name);
   }
 
-  /** A fresh temporary directory in the store root (same filesystem as the destination). */
+  /**
+   * A fresh temporary directory in the store root (same filesystem as the destination). Ones a
+   * killed import or add left behind are removed here once a day old: younger ones may belong
+   * to work still running, on this node or another one sharing the registry.
+   */
   async makeTempDir(purpose: string): Promise<string> {
     const dir = join(this.root, `${TEMP_PREFIX}${purpose}-${randomBytes(8).toString('hex')}`);
     await mkdir(this.root, { recursive: true });
+    await this.removeStaleTempDirs();
     await mkdir(dir, { mode: 0o700 });
     return dir;
+  }
+
+  private async removeStaleTempDirs(): Promise<void> {
+    const cutoff = Date.now() - STALE_TEMP_MS;
+    for (const name of await readdir(this.root)) {
+      if (!name.startsWith(TEMP_PREFIX)) continue;
+      const path = join(this.root, name);
+      const info = await stat(path).catch(() => undefined);
+      if (info && info.mtimeMs < cutoff) await rm(path, { recursive: true, force: true }).catch(() => undefined);
+    }
   }
 
   private async writeLatest(name: string, version: string): Promise<void> {

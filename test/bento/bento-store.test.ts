@@ -1,6 +1,6 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { assertBentoVersion, isValidTagPart, parseBentoTag } from '../../src/bento/bento-name.js';
@@ -120,6 +120,18 @@ describe('the layout and latest', () => {
     await writeFile(join(root, 'models/m/latest'), 'gone');
     expect(await store.resolveVersion('m', 'latest')).toBe('v2');
     expect(await latestOf('m')).toBe('v2');
+  });
+
+  it('removes temp dirs a killed import left a day ago, and keeps younger ones (work in progress)', async () => {
+    const old = await store.makeTempDir('import');
+    await writeFile(join(old, 'half.bin'), 'x');
+    const dayAgo = new Date(Date.now() - 25 * 3600 * 1000);
+    await utimes(old, dayAgo, dayAgo);
+    const young = await store.makeTempDir('add');
+    const fresh = await store.makeTempDir('import');
+    const left = await readdir(root);
+    expect(left).not.toContain(basename(old));
+    expect(left).toEqual(expect.arrayContaining([basename(young), basename(fresh)]));
   });
 
   it('skips stray files and our temp dirs; reports an unreadable model.yaml instead of failing the list', async () => {
