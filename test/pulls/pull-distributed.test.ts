@@ -1,4 +1,5 @@
-import { readdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startPullHarness, TEST_CONFIG_TOML, type PullHarness } from '../support/pull-harness.js';
@@ -85,6 +86,8 @@ describe.each([
       const done = await h.waitForState('slow', ['completed', 'failed'], 45_000);
       expect(done.state, JSON.stringify(done)).toBe('completed');
       expect(done.sha256).toBe(await h.hub.sha256(REPO, FILE));
+      // The file on disk, read back (the status digest is the stream's).
+      expect(createHash('sha256').update(await readFile(done.path!)).digest('hex')).toBe(done.sha256);
       const ranged = h.hub.log.filter((l) => l.host === 'cdn' && l.method === 'GET' && l.range);
       expect(ranged.length).toBeGreaterThan(0);
       expect(Number(/bytes=(\d+)-/.exec(ranged.at(-1)!.range!)![1])).toBeGreaterThan(1_000_000);

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { PullStatus } from '../../src/queue/pull-status.js';
 import { startPullHarness, TEST_CONFIG_TOML, type PullHarness } from '../support/pull-harness.js';
 
 const REPO = 'acme/faulty-GGUF';
@@ -17,14 +19,23 @@ async function pullRootFiles(h: PullHarness): Promise<string[]> {
   return readdir(h.ctx.config.pullRoot).then((n) => n.filter((x) => x !== '.tmp'), () => []);
 }
 
+/** The pull completed, and the file installed on disk (read back, not the stream's digest) is the Hub's. */
+async function expectInstalled(h: PullHarness, done: PullStatus): Promise<void> {
+  const expected = await h.hub.sha256(REPO, FILE);
+  expect(done.sha256).toBe(expected);
+  expect(createHash('sha256').update(await readFile(done.path!)).digest('hex')).toBe(expected);
+}
+
 async function tmpFiles(h: PullHarness): Promise<string[]> {
   return readdir(join(h.ctx.config.pullRoot, '.tmp')).catch(() => []);
 }
 
-// Big files download on a thread of their own: every fault is also handled there.
+// Big files download on a thread of their own: every fault is also handled there. And where a
+// filesystem refuses O_DIRECT the socket reads into the page-cache appender's memory instead.
 describe.each([
   ['in the worker', TEST_CONFIG_TOML],
   ['on a download thread', `${TEST_CONFIG_TOML}download_thread_min_bytes = 0\n`],
+  ['with page-cache writes', `${TEST_CONFIG_TOML}direct_io = false\n`],
 ])('pull fault handling, %s', (mode, configToml) => {
   let h: PullHarness;
   beforeEach(async () => {
@@ -38,7 +49,7 @@ describe.each([
     const started = await pull(h);
     const done = await h.waitForState('faulty', ['completed', 'failed']);
     expect(done.state, JSON.stringify(done)).toBe('completed');
-    expect(done.sha256).toBe(await h.hub.sha256(REPO, FILE));
+    await expectInstalled(h, done);
     const { logs } = await (await h.ctx.pullQueueStore()).queue.getJobLogs(started.id);
     expect(logs.some((l) => l.includes('on a thread of its own'))).toBe(mode === 'on a download thread');
     expect(logs.some((l) => l.includes('resuming') || l.includes('retrying'))).toBe(true);
@@ -57,7 +68,7 @@ describe.each([
     await pull(h);
     const done = await h.waitForState('faulty', ['completed', 'failed']);
     expect(done.state, JSON.stringify(done)).toBe('completed');
-    expect(done.sha256).toBe(await h.hub.sha256(REPO, FILE));
+    await expectInstalled(h, done);
     expect(h.workerLog.join('\n')).not.toContain('token');
   });
 
@@ -66,7 +77,7 @@ describe.each([
     await pull(h);
     const done = await h.waitForState('faulty', ['completed', 'failed']);
     expect(done.state, JSON.stringify(done)).toBe('completed');
-    expect(done.sha256).toBe(await h.hub.sha256(REPO, FILE));
+    await expectInstalled(h, done);
     // Asked for twice: our reader leaves a chunked body to node's client, which asks again.
     expect(h.hub.log.filter((l) => l.host === 'cdn' && l.method === 'GET').length).toBe(2);
   });

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startPullHarness, TEST_CONFIG_TOML, type PullHarness } from '../support/pull-harness.js';
 import { TEST_TLS } from '../support/test-tls.js';
@@ -31,6 +33,8 @@ describe.each([
       const done = await h.waitForState('secure', ['completed', 'failed']);
       expect(done.state, `${JSON.stringify(done)}\n${worker.output()}`).toBe('completed');
       expect(done.sha256).toBe(await h.hub.sha256(REPO, FILE));
+      // The file on disk, read back (the status digest is the stream's).
+      expect(createHash('sha256').update(await readFile(done.path!)).digest('hex')).toBe(done.sha256);
       const cdnGets = h.hub.log.filter((l) => l.host === 'cdn' && l.method === 'GET');
       expect(cdnGets.map((l) => l.range)).toEqual([undefined, expect.stringMatching(/^bytes=[1-9]\d*-$/)]);
       expect(cdnGets.every((l) => l.authorization === undefined)).toBe(true);
