@@ -8,7 +8,11 @@ const BLOCK = 4096;
 const BUFFER_BYTES = 4 * 1024 * 1024;
 const BUFFERS = 4;
 const WASM_PAGE = 65536;
-/** Whole blocks that have waited this long in a buffer are written even though it is not full. */
+/**
+ * Whole blocks wait at most about this long in a buffer that is not full: the idle timer looks
+ * every half of it, and writes them unless a write went out in the last quarter (while bytes
+ * flow, full buffers go out far more often than that).
+ */
 const IDLE_WRITE_MS = 500;
 /** Staging buffers kept for the next file: V8 reserves address space for every WebAssembly.Memory, so they are reused rather than made per file. */
 const POOL_MAX = 4;
@@ -66,7 +70,7 @@ export class DirectFileAppender implements FileAppender {
     this.buffers = stagingPool.pop() ?? allocateStaging();
     this.offset = start - (start % BLOCK);
     this.fill = start - this.offset;
-    this.idleTimer = setInterval(() => this.writeWaitingBlocks(), IDLE_WRITE_MS).unref();
+    this.idleTimer = setInterval(() => this.writeWaitingBlocks(), IDLE_WRITE_MS / 2).unref();
   }
 
   /** Opens `path` for appending with O_DIRECT, or answers undefined where the filesystem refuses it. */
@@ -161,7 +165,7 @@ export class DirectFileAppender implements FileAppender {
    */
   private writeWaitingBlocks(): void {
     const blocks = this.fill - (this.fill % BLOCK);
-    if (blocks <= this.written || this.failed || Date.now() - this.lastWriteAt < IDLE_WRITE_MS) return;
+    if (blocks <= this.written || this.failed || Date.now() - this.lastWriteAt < IDLE_WRITE_MS / 4) return;
     this.startWrite(this.current, this.written, blocks);
     this.written = blocks;
   }
