@@ -62,9 +62,10 @@ describe.each([
   });
 
   it('cancels a queued pull that no worker has taken', async () => {
-    await h.app.inject({ method: 'POST', url: '/api/models/slow/pull', payload: { hf_repo: REPO, hf_file: FILE } });
+    const started = await h.app.inject({ method: 'POST', url: '/api/models/slow/pull', payload: { hf_repo: REPO, hf_file: FILE } });
+    expect(started.statusCode, started.body).toBe(202);
     const res = await h.app.inject({ method: 'POST', url: '/api/models/slow/pull/cancel' });
-    expect(res.json().state).toBe('cancelled');
+    expect(res.json().state, res.body).toBe('cancelled');
     expect((await h.app.inject({ method: 'GET', url: '/api/models/slow/pull/status' })).json().state).toBe('cancelled');
     // A new pull is possible afterwards (the deduplication key was released).
     const again = await h.app.inject({ method: 'POST', url: '/api/models/slow/pull', payload: { hf_repo: REPO, hf_file: FILE } });
