@@ -116,16 +116,12 @@ export class PullQueue {
     const state = await job.getState();
     if (state === 'completed' || state === 'failed') return toStatus(job, state, false);
     await this.redis.set(this.cancelKey(jobId), '1', 'EX', RETENTION_S);
-    if (state !== 'active') {
-      try {
-        await job.remove();
-        await this.queue.removeDeduplicationKey(`pull@${encodeModelKey(modelId)}`);
-        const status: PullStatus = { ...toStatus(job, state, true), state: 'cancelled', finished_at: nowS() };
-        await this.redis.set(this.tombstoneKey(jobId), JSON.stringify(status), 'EX', RETENTION_S);
-        return status;
-      } catch {
-        // It became active meanwhile (its lock forbids removal): fall through to the broadcast.
-      }
+    if (state !== 'active' && (await removeUnlessLocked(job))) {
+      // The tombstone answers /status from now on; the dedup key goes so a new pull can start.
+      const status: PullStatus = { ...toStatus(job, state, true), state: 'cancelled', finished_at: nowS() };
+      await this.redis.set(this.tombstoneKey(jobId), JSON.stringify(status), 'EX', RETENTION_S);
+      await this.queue.removeDeduplicationKey(`pull@${encodeModelKey(modelId)}`);
+      return status;
     }
     await this.redis.publish(this.cancelChannel, jobId);
     return this.waitUntilFinished(jobId, 2000);
@@ -147,6 +143,16 @@ export class PullQueue {
 
   async close(): Promise<void> {
     await this.queue.close();
+  }
+}
+
+/** Removes a job that is not running; false when it became active meanwhile (its lock forbids removal). */
+async function removeUnlessLocked(job: Job<PullJobData, PullResult>): Promise<boolean> {
+  try {
+    await job.remove();
+    return true;
+  } catch {
+    return false;
   }
 }
 
