@@ -249,17 +249,21 @@ interface Throttled {
   flush(p: FlmProgress): void;
 }
 
-/** At most one call per `intervalMs`, and never the same value twice in a row. */
+/** At most one call per `intervalMs`, and never the same bytes of the same file twice in a row. */
 function throttle(fn: ((p: FlmProgress) => void) | undefined, intervalMs: number): Throttled {
   let lastAt = 0;
   let lastBytes = -1;
+  let lastFile = -1;
   const call = (p: FlmProgress) => {
     lastAt = Date.now();
     lastBytes = p.bytesDone;
+    lastFile = p.fileIndex;
     fn?.(p);
   };
   const throttled = ((p: FlmProgress) => {
-    if (p.bytesDone === lastBytes || Date.now() - lastAt < intervalMs) return;
+    // Nothing new (same bytes, same file) or too soon. A new file is news even when the disk
+    // sampler had already counted its bytes.
+    if ((p.bytesDone === lastBytes && p.fileIndex === lastFile) || Date.now() - lastAt < intervalMs) return;
     call(p);
   }) as Throttled;
   throttled.flush = (p) => call(p);
