@@ -1,9 +1,10 @@
 import { constants, createWriteStream } from 'node:fs';
 import { mkdir, open, readlink, realpath, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { FerryError } from '../errors/ferry-error.js';
 import { HashingPassThrough } from '../util/hash-stream.js';
+import { isWithin } from '../util/is-within.js';
 import { NEUTREE_CHECKSUMS } from './bento-archive.js';
 import { assertBentoName, isValidTagPart } from './bento-name.js';
 import type { BentoModelInfo, BentoStore } from './bento-store.js';
@@ -41,7 +42,7 @@ export async function addBentoVersion(store: BentoStore, input: AddVersionInput)
   const source = await realpath(input.sourceDir);
   await mkdir(store.root, { recursive: true });
   const root = await realpath(store.root);
-  if (isWithin(root, source) || isWithin(source, root)) {
+  if (source === root || isWithin(root, source) || isWithin(source, root)) {
     throw new FerryError('bento.invalid_source', `${input.sourceDir} and the registry at ${store.root} overlap: one holds the other`);
   }
   // Checksum records a copied Neutree directory brings are replaced by the ones taken while copying.
@@ -102,11 +103,6 @@ async function copyRecordingDigest(from: string, to: string, rel: string, refuse
   }
 }
 
-/** `inner` is `outer` or somewhere under it (both real paths). */
-function isWithin(outer: string, inner: string): boolean {
-  const rel = relative(outer, inner);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
-}
 
 /** Label keys and values follow BentoML's tag rule, so every tool that filters by label can read them. */
 function checkLabels(labels: Record<string, string>): Record<string, string> {

@@ -12,7 +12,7 @@ import { fsyncDirectory } from '../stores/atomic-write.js';
 import { assertFreeSpace } from '../stores/disk-space.js';
 import type { PullFileStatus, PullJobData, PullProgress, PullResult } from '../queue/pull-status.js';
 import { PullProgressTracker } from './pull-progress.js';
-import { isWithin } from './model-service.js';
+import { isWithin } from '../util/is-within.js';
 
 export interface HfPullDeps {
   client: HfClient;

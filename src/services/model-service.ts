@@ -1,5 +1,5 @@
 import { lstat, mkdir, open, realpath, rename, rm, stat } from 'node:fs/promises';
-import { basename, join, relative, isAbsolute, resolve, sep } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { FerryError } from '../errors/ferry-error.js';
@@ -9,6 +9,7 @@ import type { RegistrySnapshot, RegistryStore } from '../registry/registry-store
 import { HashingPassThrough, sha256File, type ProgressFn } from '../util/hash-stream.js';
 import { fsyncDirectory, tempPathFor } from '../stores/atomic-write.js';
 import { pathExists } from '../util/fs-exists.js';
+import { isWithin } from '../util/is-within.js';
 
 export interface AddModelInput {
   id: string;
@@ -243,10 +244,6 @@ function ownerOf(e: RegistryEntry): string {
   return typeof runtime === 'string' ? runtime : 'ferry';
 }
 
-export function isWithin(root: string, path: string): boolean {
-  const rel = relative(root, path);
-  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) && !rel.split(sep).includes('..');
-}
 
 /** JSON merge-patch semantics for the free-form table: a null removes the key (TOML has no null). */
 function mergeMetadata(current: Record<string, unknown> | undefined, patch: Record<string, unknown>): Record<string, unknown> {

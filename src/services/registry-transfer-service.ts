@@ -16,7 +16,8 @@ import type { RegistryEntry } from '../registry/registry-entry.js';
 import { parseRegistry, type RegistryStore } from '../registry/registry-store.js';
 import { fsyncDirectory, tempPathFor } from '../stores/atomic-write.js';
 import { sha256File } from '../util/hash-stream.js';
-import { isWithin, type ModelService } from './model-service.js';
+import { isWithin } from '../util/is-within.js';
+import type { ModelService } from './model-service.js';
 
 export const EXPORT_MANIFEST = 'ferry-registry-export.json';
 const EXPORT_FORMAT = 'ferry-registry-export';

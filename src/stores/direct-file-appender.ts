@@ -36,9 +36,10 @@ function allocateStaging(): Buffer[] {
  * (aligned) offset while the next fills. The last, partial block goes through an ordinary
  * descriptor, since its length is not aligned. Whole blocks never wait in memory for more than
  * about half a second: the idle timer writes them in place (a slow or stalled download would
- * otherwise lose them to a SIGKILL), and the buffer's own write later starts after them. A partial file whose size is not a multiple of the block is continued by
- * reading its last block back into the first buffer. Where the filesystem refuses O_DIRECT
- * (EINVAL), `open` answers undefined, or a later write falls back to ordinary writes on its own.
+ * otherwise lose them to a SIGKILL), and the buffer's own write later starts after them. A
+ * partial file whose size is not a multiple of the block is continued by reading its last block
+ * back into the first buffer. Where the filesystem refuses O_DIRECT (EINVAL), `open` answers
+ * undefined, or a later write falls back to ordinary writes on its own.
  */
 export class DirectFileAppender implements FileAppender {
   private readonly buffers: Buffer[];
