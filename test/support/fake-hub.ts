@@ -23,6 +23,8 @@ export interface FakeFile {
   seed?: number;
   /** Stored in LFS (served through the CDN redirect). @defaultValue true for files > 10 MiB or *.gguf / *.safetensors */
   lfs?: boolean;
+  /** GETs without a Range header are answered 400, as the Hub's Xet bridge does for very large files. */
+  requireRange?: boolean;
 }
 
 export interface FakeRepo {
@@ -39,7 +41,11 @@ export interface FakeRepo {
   branches?: string[];
 }
 
-export type Fault =
+/**
+ * Faults apply to the file's GETs in the order they were queued; one with `atByte` applies only
+ * to a response whose body starts at that byte (a part of a parallel download), out of order.
+ */
+export type Fault = (
   | { kind: 'cut'; afterBytes: number; times?: number }
   | { kind: 'stall'; afterBytes: number; ms: number; times?: number }
   | { kind: 'corrupt'; times?: number }
@@ -47,7 +53,8 @@ export type Fault =
   /** The body is sent with Transfer-Encoding: chunked instead of a Content-Length. */
   | { kind: 'chunked'; times?: number }
   | { kind: 'status'; status: 429 | 500 | 502 | 503 | 504 | 416; retryAfter?: number; times?: number }
-  | { kind: 'slow'; bytesPerSecond: number };
+  | { kind: 'slow'; bytesPerSecond: number }
+) & { atByte?: number };
 
 export interface RequestLog {
   host: 'hub' | 'cdn';
@@ -74,6 +81,8 @@ export interface FakeHub {
   /** Resolve and API calls on `fromRepoId` answer 307 with a relative Location on `toRepoId`. */
   rename(fromRepoId: string, toRepoId: string): void;
   fault(repoId: string, path: string, fault: Fault): void;
+  /** Every CDN URL signed until now answers 403 from now on, as an expired signed URL does; the hub signs new ones. */
+  expireSignedUrls(): void;
   clearFaults(): void;
   log: RequestLog[];
   sha256(repoId: string, path: string): Promise<string>;
@@ -188,6 +197,8 @@ interface FileFaults {
   queue: QueuedFault[];
   /** A standing throttle, not queued: it must last for a whole cancel test. */
   bytesPerSecond?: number;
+  /** Standing throttles of the responses that start at a given byte. */
+  bytesPerSecondAt?: Map<number, number>;
 }
 
 /** What one body response suffers, taken from the file's fault queue. */
@@ -214,7 +225,7 @@ const DIRECT_FAULT_KINDS = new Set(['cut', 'stall', 'corrupt']);
 export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> {
   const pageSize = opts.pageSize ?? 50;
   const token = `hf_fake_${randomBytes(12).toString('hex')}`;
-  const signingKey = randomBytes(32);
+  let signingKey = randomBytes(32);
   const repos = new Map<string, RepoState>();
   const renames = new Map<string, string>();
   const faults = new Map<string, FileFaults>();
@@ -372,7 +383,7 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
     const commit = resolveRevision(state, revision);
     const file = state.files.get(path);
     if (!file) throw new HttpError(404, 'EntryNotFound', `${path} does not exist on "${revision}"`);
-    if (req.method === 'GET') takeStatusFault(state.repo.id, path, sizeOf(file));
+    if (req.method === 'GET') takeStatusFault(state.repo.id, path, sizeOf(file), req.headers.range);
     if (!isLfs(file)) {
       const etag = `"${await fileGitOid(file)}"`;
       return serveContent(req, res, state.repo.id, file, { 'X-Repo-Commit': commit, ETag: etag }, signal);
@@ -416,7 +427,7 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
     const repoId = target.searchParams.get('repo') ?? '';
     const file = repos.get(repoId)?.files.get(target.searchParams.get('file') ?? '');
     if (!file || (await fileSha256(file)) !== sha256) throw new HttpError(404, undefined, 'NoSuchKey');
-    if (req.method === 'GET') takeStatusFault(repoId, file.path, sizeOf(file));
+    if (req.method === 'GET') takeStatusFault(repoId, file.path, sizeOf(file), req.headers.range);
     return serveContent(req, res, repoId, file, { ETag: `"${sha256}"` }, signal);
   }
 
@@ -432,12 +443,14 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
     const size = sizeOf(file);
     const isGet = req.method === 'GET';
     let range = parseRange(req.headers.range, size);
-    if (range && isGet && takeFault(repoId, file.path, (f) => f.kind === 'ignore-range')) range = undefined;
+    const start0 = range && range !== 'unsatisfiable' ? range[0] : 0;
+    if (isGet && file.requireRange && !req.headers.range) throw new HttpError(400, undefined, 'Range header required for this file');
+    if (range && isGet && takeFault(repoId, file.path, (f) => f.kind === 'ignore-range', start0)) range = undefined;
     if (range === 'unsatisfiable') {
       throw new HttpError(416, undefined, 'Range Not Satisfiable', { 'Content-Range': `bytes */${size}` });
     }
     const [start, end] = range ?? [0, size];
-    const chunked = isGet && takeFault(repoId, file.path, (f) => f.kind === 'chunked') !== undefined;
+    const chunked = isGet && takeFault(repoId, file.path, (f) => f.kind === 'chunked', start) !== undefined;
     res.writeHead(range ? 206 : 200, {
       ...headers,
       'Content-Type': 'application/octet-stream',
@@ -446,21 +459,23 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
       ...(range ? { 'Content-Range': `bytes ${start}-${end - 1}/${size}` } : {}),
     });
     if (!isGet) return void res.end();
-    const plan = bodyPlan(repoId, file.path);
+    const plan = bodyPlan(repoId, file.path, start);
     await sendBody(res, contentOf(file, start, end), end - start, plan, signal);
   }
 
-  function bodyPlan(repoId: string, path: string): BodyPlan {
-    const taken = takeFault(repoId, path, (f) => DIRECT_FAULT_KINDS.has(f.kind));
-    const plan: BodyPlan = { bytesPerSecond: faults.get(faultKey(repoId, path))?.bytesPerSecond };
+  function bodyPlan(repoId: string, path: string, start: number): BodyPlan {
+    const taken = takeFault(repoId, path, (f) => DIRECT_FAULT_KINDS.has(f.kind), start);
+    const standing = faults.get(faultKey(repoId, path));
+    const plan: BodyPlan = { bytesPerSecond: standing?.bytesPerSecondAt?.get(start) ?? standing?.bytesPerSecond };
     if (taken?.kind === 'cut') plan.cutAfter = taken.afterBytes;
     if (taken?.kind === 'stall') plan.stall = { afterBytes: taken.afterBytes, ms: taken.ms };
     if (taken?.kind === 'corrupt') plan.corrupt = true;
     return plan;
   }
 
-  function takeStatusFault(repoId: string, path: string, size: number): void {
-    const taken = takeFault(repoId, path, (f) => f.kind === 'status');
+  function takeStatusFault(repoId: string, path: string, size: number, rangeHeader: string | undefined): void {
+    const range = parseRange(rangeHeader, size);
+    const taken = takeFault(repoId, path, (f) => f.kind === 'status', Array.isArray(range) ? range[0] : 0);
     if (taken?.kind !== 'status') return;
     const headers: Record<string, string> = {};
     if (taken.status === 416) headers['Content-Range'] = `bytes */${size}`;
@@ -468,13 +483,21 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
     throw new HttpError(taken.status, undefined, `Injected ${taken.status}`, headers);
   }
 
-  /** Consumes one use of the head fault of the file's queue if `applies` to this response; faults apply in order. */
-  function takeFault(repoId: string, path: string, applies: (f: QueuedFault['fault']) => boolean): QueuedFault['fault'] | undefined {
+  /**
+   * Consumes one use of a fault that `applies` to this response (whose body starts at `start`):
+   * one queued for that very byte, else the head of the file's queue; faults apply in order.
+   */
+  function takeFault(repoId: string, path: string, applies: (f: QueuedFault['fault']) => boolean, start: number): QueuedFault['fault'] | undefined {
     const queue = faults.get(faultKey(repoId, path))?.queue;
-    const head = queue?.[0];
-    if (!head || !applies(head.fault)) return undefined;
-    if (--head.left <= 0) queue.shift();
-    return head.fault;
+    if (!queue) return undefined;
+    let index = queue.findIndex((q) => q.fault.atByte === start && applies(q.fault));
+    if (index < 0) {
+      index = queue.findIndex((q) => q.fault.atByte === undefined);
+      if (index < 0 || !applies(queue[index].fault)) return undefined;
+    }
+    const taken = queue[index];
+    if (--taken.left <= 0) queue.splice(index, 1);
+    return taken.fault;
   }
 
   const hub: FakeHub = {
@@ -501,11 +524,15 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
       const key = faultKey(repoId, path);
       const entry = faults.get(key) ?? { queue: [] };
       faults.set(key, entry);
-      if (fault.kind === 'slow') entry.bytesPerSecond = fault.bytesPerSecond;
+      if (fault.kind === 'slow' && fault.atByte !== undefined) (entry.bytesPerSecondAt ??= new Map()).set(fault.atByte, fault.bytesPerSecond);
+      else if (fault.kind === 'slow') entry.bytesPerSecond = fault.bytesPerSecond;
       else entry.queue.push({ fault, left: fault.times ?? 1 });
     },
     clearFaults() {
       faults.clear();
+    },
+    expireSignedUrls() {
+      signingKey = randomBytes(32);
     },
     async sha256(repoId, path) {
       const file = repos.get(renames.get(repoId) ?? repoId)?.files.get(path);

@@ -1,12 +1,14 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { open, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../../errors/ferry-error.js';
 import type { HfClient } from './hf-client.js';
 import { RetryableHubError } from './hub-errors.js';
+import { throttledSink, type TransferLimits } from '../http/transfer-limits.js';
 import { appendToFile } from '../../stores/append-stream-to-file.js';
+import { readPartialRecord, recordOf, sameFile, validRanges } from './partial-record.js';
 
 export interface DownloadTarget {
   repo: string;
@@ -36,6 +38,8 @@ export interface DownloadOptions {
   directIo?: boolean;
   /** Told about resumes, retries and restarts (for the job log). */
   onEvent?: (message: string) => void;
+  /** The worker's connection and bandwidth limits (not across a download thread: see runHfPull). */
+  limits?: TransferLimits;
 }
 
 export interface DownloadResult {
@@ -43,14 +47,6 @@ export interface DownloadResult {
   sha256: string;
   /** Which digest the Hub gave us to check against. */
   verifiedBy: 'sha256' | 'git-sha1' | 'none';
-}
-
-interface ResumeRecord {
-  repo: string;
-  revision: string;
-  path: string;
-  size?: number;
-  sha256?: string;
 }
 
 class StallError extends Error {}
@@ -121,13 +117,13 @@ export async function downloadFile(opts: DownloadOptions): Promise<DownloadResul
   return verify(partPath, recordPath, target, hashes);
 }
 
-interface Hashes {
+export interface Hashes {
   sha256: Hash;
   sha1?: Hash;
   bytes: number;
 }
 
-function newHashes(target: DownloadTarget): Hashes {
+export function newHashes(target: DownloadTarget): Hashes {
   // Git's blob sha1 covers a "blob <size>\0" header before the content.
   const sha1 = !target.sha256 && target.gitSha1 && target.size !== undefined ? createHash('sha1').update(`blob ${target.size}\0`) : undefined;
   return { sha256: createHash('sha256'), sha1, bytes: 0 };
@@ -137,6 +133,16 @@ function newHashes(target: DownloadTarget): Hashes {
 async function fetchRange(opts: DownloadOptions, hashes: Hashes): Promise<'ok' | 'restart' | 'range-not-satisfiable'> {
   const { target, partPath, signal } = opts;
   const start = hashes.bytes;
+  const release = await opts.limits?.acquire(new URL(opts.client.endpoint).host, signal);
+  try {
+    return await fetchRangeHeld(opts, hashes, start);
+  } finally {
+    release?.();
+  }
+}
+
+async function fetchRangeHeld(opts: DownloadOptions, hashes: Hashes, start: number): Promise<'ok' | 'restart' | 'range-not-satisfiable'> {
+  const { target, partPath, signal } = opts;
   const { body, status, headers } = await opts.client.openDownload(target.repo, target.revision, target.path, start, signal);
   if (status === 416) {
     body.destroy();
@@ -165,7 +171,7 @@ async function fetchRange(opts: DownloadOptions, hashes: Hashes): Promise<'ok' |
       hashes.bytes += bytes.length;
       opts.onBytes?.(hashes.bytes);
     };
-    await appendToFile(partPath, (sink) => body.readInto(sink, onData), { direct: opts.directIo });
+    await appendToFile(partPath, (sink) => body.readInto(throttledSink(sink, opts.limits), onData), { direct: opts.directIo });
   } finally {
     clearInterval(watchdog);
     body.destroy(); // the connection is done with, or never read if the file could not be opened
@@ -177,7 +183,7 @@ async function fetchRange(opts: DownloadOptions, hashes: Hashes): Promise<'ok' |
   return 'ok';
 }
 
-async function verify(partPath: string, recordPath: string, target: DownloadTarget, hashes: Hashes): Promise<DownloadResult> {
+export async function verify(partPath: string, recordPath: string, target: DownloadTarget, hashes: Hashes): Promise<DownloadResult> {
   const sha256 = hashes.sha256.digest('hex');
   const fail = async (code: 'pull.checksum_mismatch' | 'pull.size_mismatch', message: string, details: Record<string, unknown>) => {
     await discard(partPath);
@@ -206,23 +212,28 @@ async function verify(partPath: string, recordPath: string, target: DownloadTarg
   return { bytes: hashes.bytes, sha256, verifiedBy: target.sha256 ? 'sha256' : hashes.sha1 ? 'git-sha1' : 'none' };
 }
 
-/** A partial from another revision or another expected digest is useless: start over. */
+/**
+ * A partial from another revision or another expected digest is useless: start over. One a
+ * parallel download left (ranges, maybe with holes) is cut to its first contiguous range, which
+ * is what a single stream continues from.
+ */
 async function keepOrDiscardPartial(partPath: string, recordPath: string, target: DownloadTarget, onEvent?: (m: string) => void): Promise<void> {
-  let record: ResumeRecord | undefined;
-  try {
-    record = JSON.parse(await readFile(recordPath, 'utf8')) as ResumeRecord;
-  } catch {
-    record = undefined;
-  }
+  const record = await readPartialRecord(recordPath);
   const size = await fileSize(partPath);
   if (size === 0) return;
-  const same = record && JSON.stringify(record) === JSON.stringify(recordOf(target));
-  if (!same) {
+  if (!sameFile(record, target)) {
     onEvent?.('discarding a partial file from a different revision');
     await discard(partPath);
-  } else {
-    onEvent?.(`resuming from byte ${size}`);
+    return;
   }
+  if (record!.written) {
+    const [first] = validRanges(record!, target.size ?? Infinity);
+    const prefix = first && first[0] === 0 ? first[1] : 0;
+    await truncate(partPath, prefix);
+    onEvent?.(`resuming from byte ${prefix} (the first range a parallel download left)`);
+    return;
+  }
+  onEvent?.(`resuming from byte ${size}`);
 }
 
 /** Re-hash what is already on disk (resume across processes: a hash state cannot be saved). */
@@ -246,10 +257,6 @@ async function hashPrefix(partPath: string, target: DownloadTarget, signal: Abor
   return hashes;
 }
 
-function recordOf(t: DownloadTarget): ResumeRecord {
-  return { repo: t.repo, revision: t.revision, path: t.path, size: t.size, sha256: t.sha256 ?? t.gitSha1 };
-}
-
 async function fileSize(path: string): Promise<number> {
   try {
     return (await stat(path)).size;
@@ -270,7 +277,7 @@ function throwIfAborted(signal: AbortSignal): void {
   if (signal.aborted) throw cancelled();
 }
 
-function isNetworkError(err: unknown): boolean {
+export function isNetworkError(err: unknown): boolean {
   const code = (err as { code?: string })?.code;
   return typeof code === 'string' && /^(E[A-Z]+|ERR_STREAM_PREMATURE_CLOSE|ERR_GOT_REQUEST_ERROR|ERR_BODY_PARSE_FAILURE)$/.test(code) && code !== 'ENOSPC' && code !== 'EACCES' && code !== 'EROFS' && code !== 'EDQUOT';
 }

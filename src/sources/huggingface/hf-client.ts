@@ -49,6 +49,8 @@ export interface ResolvedFile {
 }
 
 const MAX_REDIRECTS = 5;
+/** What a CDN answers once the signed URL behind the hub's redirect has expired. */
+const EXPIRED_URL_STATUS: ReadonlySet<number> = new Set([401, 403, 410]);
 const BODY_HEADERS = { 'accept-encoding': 'identity', 'user-agent': 'ferry/0.1' };
 /** No response headers within this long: the attempt fails (and is retried). Body stalls are the downloader's watchdog's. */
 const RESPONSE_TIMEOUT_MS = 60_000;
@@ -166,11 +168,25 @@ export class HfClient {
    * GET the file from byte `start`, following redirects; Authorization goes only to the hub's
    * own origin. Resolves once response headers are in; the caller reads the stream.
    */
-  async openDownload(repo: string, revision: string, path: string, start: number, signal?: AbortSignal): Promise<DownloadResponse> {
-    let url = this.resolveUrl(repo, revision, path);
+  openDownload(repo: string, revision: string, path: string, start: number, signal?: AbortSignal): Promise<DownloadResponse> {
+    return this.openUrl(this.resolveUrl(repo, revision, path), start > 0 ? `bytes=${start}-` : undefined, `${repo}/${path}`, signal);
+  }
+
+  /**
+   * GET bytes `start`-`end` (inclusive) of a file at `url` (a resolved CDN URL, or the hub's
+   * resolve URL), following redirects. Every request of a parallel download carries a Range,
+   * the first one included: the Hub's Xet bridge refuses large GETs without one. A 401, 403 or
+   * 410 from another host than the hub (the CDN: its signed URL has expired) is answered, not
+   * thrown, so the caller can resolve the file again.
+   */
+  openRange(url: string, start: number, end: number, what: string, signal?: AbortSignal): Promise<DownloadResponse> {
+    return this.openUrl(url, `bytes=${start}-${end}`, what, signal, EXPIRED_URL_STATUS);
+  }
+
+  private async openUrl(url: string, range: string | undefined, what: string, signal?: AbortSignal, cdnStatuses?: ReadonlySet<number>): Promise<DownloadResponse> {
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-      const response = await get(url, { ...BODY_HEADERS, ...this.authFor(url), ...(start > 0 ? { range: `bytes=${start}-` } : {}) }, signal).catch((err) => {
-        throw networkError(err, `${repo}/${path}`);
+      const response = await get(url, { ...BODY_HEADERS, ...this.authFor(url), ...(range ? { range } : {}) }, signal).catch((err) => {
+        throw networkError(err, what);
       });
       const location = header(response.headers, 'location');
       if (response.status >= 300 && response.status < 400 && location) {
@@ -180,11 +196,12 @@ export class HfClient {
       }
       if (response.status >= 400 && response.status !== 416) {
         response.body.destroy();
-        throw hubError(response.status, response.headers, `${repo}/${path}`);
+        if (cdnStatuses?.has(response.status) && new URL(url).origin !== this.hubOrigin) return response;
+        throw hubError(response.status, response.headers, what);
       }
       return response;
     }
-    throw new FerryError('source.bad_response', `${repo}/${path}: too many redirects`);
+    throw new FerryError('source.bad_response', `${what}: too many redirects`);
   }
 
   private authFor(url: string): Record<string, string> {
