@@ -257,9 +257,8 @@ class ParallelDownload {
     if (this.failed || !this.done) return;
     while (this.active.size < this.opts.parallel.connections) {
       let part: Part | undefined = this.pending[0];
-      if (part && slabIndex(part.pos) >= slabIndex(this.frontier) + this.ringSlabs) break;
-      if (part) this.pending.shift();
-      else part = this.splitLargest();
+      if (part && slabIndex(part.pos) < slabIndex(this.frontier) + this.ringSlabs) this.pending.shift();
+      else part = this.splitLargest(); // nothing left to start, or only beyond the window: help the parts in flight
       if (!part) break;
       this.start(part);
     }
@@ -552,7 +551,9 @@ class ParallelDownload {
   private splitLargest(): Part | undefined {
     let largest: Part | undefined;
     for (const part of this.active) if (!largest || part.end - part.pos > largest.end - largest.pos) largest = part;
-    return largest ? this.split(largest) : undefined;
+    const tail = largest && this.split(largest);
+    if (tail) this.opts.onEvent?.(`range ${largest!.pos}-${tail.end - 1}: a free connection takes its second half from ${tail.start}`);
+    return tail;
   }
 
   private split(part: Part): Part | undefined {
