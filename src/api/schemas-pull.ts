@@ -35,6 +35,7 @@ export const PullStatusSchema = Type.Object({
   path: Type.Union([Type.String(), Type.Null()]),
   files: Type.Array(PullFileSchema),
   attempts: Type.Number(),
+  connections: Type.Number(),
 });
 
 export const PullStartedSchema = Type.Object({

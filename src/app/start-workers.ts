@@ -6,11 +6,12 @@ export interface RunningWorkers {
 
 /** Starts this process's workers: pull, verify and warm. */
 export async function startWorkers(ctx: FerryContext, opts: { log?: (m: string) => void } = {}): Promise<RunningWorkers> {
-  const [{ startPullWorker }, { runHfPull, cleanStalePartials }, { runFlmPull }, { HfClient }] = await Promise.all([
+  const [{ startPullWorker }, { runHfPull, cleanStalePartials }, { runFlmPull }, { HfClient }, { TransferLimits }] = await Promise.all([
     import('../queue/pull-worker.js'),
     import('../services/hf-pull.js'),
     import('../services/flm-pull.js'),
     import('../sources/huggingface/hf-client.js'),
+    import('../sources/http/transfer-limits.js'),
   ]);
   const flm = await ctx.flm();
   const { config } = ctx;
@@ -18,6 +19,8 @@ export async function startWorkers(ctx: FerryContext, opts: { log?: (m: string) 
   // The token lives only here, in the worker's memory; job data and status never carry it.
   const client = new HfClient({ endpoint: config.hfEndpoint, token: config.hfToken });
   const pullQueue = await ctx.pullQueueStore();
+  // One set of limits for every pull this worker runs.
+  const limits = new TransferLimits({ maxConnectionsPerHost: config.maxConnectionsPerHost, maxBandwidthBps: config.maxBandwidthBps });
   // Verify and warm (issue #4); their hooks continue a slot swap after its pull.
   const { startSlotWorkers } = await import('./start-slot-workers.js');
   const slotWorkers = await startSlotWorkers(ctx, log);
@@ -43,6 +46,8 @@ export async function startWorkers(ctx: FerryContext, opts: { log?: (m: string) 
           retryBaseMs: config.retryBaseMs,
           directIo: config.directIo,
           threadMinBytes: config.downloadThreadMinBytes,
+          parallel: { minBytes: config.parallelMinBytes, connections: config.pullConnections, memoryBytes: config.pullMemoryBytes },
+          limits,
         },
         job,
       ),

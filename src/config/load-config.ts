@@ -41,6 +41,16 @@ const buildConfigFileSchema = (Type: JavaScriptTypeBuilder) =>
     direct_io: Type.Optional(Type.Boolean()),
     /** Files at least this large are downloaded on a worker thread of their own (0: every file). */
     download_thread_min_bytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Files at least this large are fetched in parts over several connections. */
+    parallel_min_bytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Connections one pull may use at once, shared by its files (1: one stream per file). */
+    pull_connections: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+    /** Memory one pull may hold of bytes received ahead of the hashed frontier. */
+    pull_memory_bytes: Type.Optional(Type.Integer({ minimum: 8 * 1024 * 1024 })),
+    /** Connections a worker keeps open to one Hub endpoint at once, across all its pulls. */
+    max_connections_per_host: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
+    /** Bytes per second a worker downloads at most, all pulls together (unset: no cap). */
+    max_bandwidth_bps: Type.Optional(Type.Integer({ minimum: 1024 })),
     registries: Type.Optional(
       Type.Record(
         Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }),
@@ -99,6 +109,11 @@ export interface FerryConfig {
   diskMarginBytes: number;
   directIo: boolean;
   downloadThreadMinBytes: number;
+  parallelMinBytes: number;
+  pullConnections: number;
+  pullMemoryBytes: number;
+  maxConnectionsPerHost: number;
+  maxBandwidthBps?: number;
   registries: Record<string, { url: string; mount_point?: string }>;
   mountBin: string;
   archiveMaxBytes: number;
@@ -148,6 +163,11 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     diskMarginBytes: file.disk_margin_bytes ?? 256 * 1024 * 1024,
     directIo: file.direct_io ?? true,
     downloadThreadMinBytes: file.download_thread_min_bytes ?? 128 * 1024 * 1024,
+    parallelMinBytes: file.parallel_min_bytes ?? 64 * 1024 * 1024,
+    pullConnections: file.pull_connections ?? 8,
+    pullMemoryBytes: file.pull_memory_bytes ?? 128 * 1024 * 1024,
+    maxConnectionsPerHost: file.max_connections_per_host ?? 16,
+    maxBandwidthBps: file.max_bandwidth_bps,
     registries: file.registries ?? {},
     mountBin: file.mount_bin ?? 'mount',
     archiveMaxBytes: file.archive_max_bytes ?? 512 * 1024 ** 3,

@@ -187,6 +187,7 @@ function toStatus(job: Job<PullJobData, PullResult>, state: JobState | 'unknown'
     path: job.returnvalue?.path ?? p.path ?? null,
     files: p.files ?? [],
     attempts: job.attemptsMade,
+    connections: pullState === 'running' ? p.connections ?? 0 : 0,
   };
 }
 

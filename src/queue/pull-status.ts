@@ -35,6 +35,8 @@ export interface PullStatus {
   path: string | null;
   files: PullFileStatus[];
   attempts: number;
+  /** Connections the pull has open now (0 unless running). */
+  connections: number;
 }
 
 /** What a worker writes with job.updateProgress (throttled); the reader adds the rest. */
@@ -53,6 +55,8 @@ export interface PullProgress {
   path?: string;
   /** Set by the worker that holds the job, for the logs and the dashboard. */
   worker?: string;
+  /** Connections the pull has open now (parallel parts of its files). */
+  connections?: number;
 }
 
 /** Job data: coordinates only. Never a token: workers read HF_TOKEN from their own environment. */

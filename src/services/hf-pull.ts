@@ -6,6 +6,8 @@ import type { RegistryEntry } from '../registry/registry-entry.js';
 import type { RegistryStore } from '../registry/registry-store.js';
 import { downloadFile, type DownloadTarget } from '../sources/huggingface/download-file.js';
 import { downloadFileInThread } from '../sources/huggingface/download-in-thread.js';
+import { downloadFileParallel, fetchedInParts, SLAB_BYTES, type ParallelSettings } from '../sources/huggingface/download-parallel.js';
+import { TransferLimits } from '../sources/http/transfer-limits.js';
 import type { HfClient, HubFile } from '../sources/huggingface/hf-client.js';
 import { baseName, pickQuant, selectFiles } from '../sources/huggingface/hf-ref.js';
 import { fsyncDirectory } from '../stores/atomic-write.js';
@@ -25,6 +27,10 @@ export interface HfPullDeps {
   directIo?: boolean;
   /** Files at least this large are downloaded on a thread of their own (see downloadFileInThread); config `download_thread_min_bytes`. */
   threadMinBytes: number;
+  /** Parallel parts: config `parallel_min_bytes`, `pull_connections`, `pull_memory_bytes`. Undefined: one stream per file. */
+  parallel?: { minBytes: number; connections: number; memoryBytes: number };
+  /** The worker's limits, shared by all its pulls (config `max_connections_per_host`, `max_bandwidth_bps`). */
+  limits?: TransferLimits;
 }
 
 export interface PullJobContext {
@@ -66,26 +72,7 @@ export async function runHfPull(deps: HfPullDeps, job: PullJobContext): Promise<
   await mkdir(tmpDir, { recursive: true });
   const installed: string[] = [];
   try {
-    for (const [i, file] of plan.entries()) {
-      const onThread = (file.target.size ?? 0) >= deps.threadMinBytes;
-      if (onThread) job.log(`${file.hub.path}: downloading on a thread of its own`);
-      const download = onThread ? downloadFileInThread : downloadFile;
-      const result = await download({
-        client: deps.client,
-        target: file.target,
-        partPath: file.partPath,
-        signal,
-        stallTimeoutMs: deps.stallTimeoutMs,
-        retryBaseMs: deps.retryBaseMs,
-        directIo: deps.directIo,
-        onBytes: (bytes) => tracker.setFileBytes(i, bytes),
-        onEvent: (m) => job.log(`${file.hub.path}: ${m}`),
-      }).catch((err) => {
-        throw asDiskError(err);
-      });
-      tracker.files[i] = { ...tracker.files[i], bytes_done: result.bytes, bytes_total: result.bytes, sha256: result.sha256, verified_by: result.verifiedBy };
-      if (result.verifiedBy !== 'sha256') job.log(`${file.hub.path}: the hub has no sha256 for this file (kept in git); verified by ${result.verifiedBy}`);
-    }
+    await downloadAll(deps, job, plan, tracker);
     tracker.state = 'verifying';
     await tracker.flush();
     for (const file of plan) {
@@ -110,6 +97,75 @@ export async function runHfPull(deps: HfPullDeps, job: PullJobContext): Promise<
       for (const file of plan) await removePartial(file.partPath);
     }
     throw err;
+  }
+}
+
+/**
+ * Downloads the pull's files at once, as many at a time as the pull has connections, sharing
+ * them (`pull_connections`) and the memory budget (`pull_memory_bytes`). The first failure
+ * stops the others (their partial files stay for a resume) and is the one thrown.
+ */
+async function downloadAll(deps: HfPullDeps, job: PullJobContext, plan: PlannedFile[], tracker: PullProgressTracker): Promise<void> {
+  const connections = deps.parallel?.connections ?? 1;
+  const pullBudget = new TransferLimits({ maxConnectionsPerHost: connections });
+  const inParts = plan.filter((f) => fetchedInParts(f.target.size, deps.parallel && { ...deps.parallel, memoryBytes: 0 })).length;
+  const memoryBytes = Math.max(2 * SLAB_BYTES, Math.floor((deps.parallel?.memoryBytes ?? 0) / Math.max(1, Math.min(inParts, connections))));
+  const stop = new AbortController();
+  const signal = AbortSignal.any([job.signal, stop.signal]);
+  let failure: unknown;
+  let next = 0;
+  const runner = async () => {
+    while (next < plan.length && failure === undefined) {
+      const i = next++;
+      try {
+        await downloadOne(deps, job, plan[i], i, tracker, signal, { ...deps.parallel!, memoryBytes, pullBudget, limits: deps.limits });
+      } catch (err) {
+        failure ??= err;
+        stop.abort();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(plan.length, connections) }, runner));
+  if (failure !== undefined) throw failure;
+}
+
+async function downloadOne(deps: HfPullDeps, job: PullJobContext, file: PlannedFile, i: number, tracker: PullProgressTracker, signal: AbortSignal, parallel: ParallelSettings): Promise<void> {
+  const size = file.target.size ?? 0;
+  const inParts = fetchedInParts(size, deps.parallel && parallel);
+  // A thread cannot share the worker's limits: with a bandwidth cap, every file stays on the worker's loop.
+  const onThread = !inParts && size >= deps.threadMinBytes && !deps.limits?.bandwidthBps;
+  if (onThread) job.log(`${file.hub.path}: downloading on a thread of its own`);
+  if (inParts) job.log(`${file.hub.path}: downloading in parts over up to ${parallel.connections} connections`);
+  const options = {
+    client: deps.client,
+    target: file.target,
+    partPath: file.partPath,
+    signal,
+    stallTimeoutMs: deps.stallTimeoutMs,
+    retryBaseMs: deps.retryBaseMs,
+    directIo: deps.directIo,
+    onBytes: (bytes: number) => tracker.setFileBytes(i, bytes),
+    onEvent: (m: string) => job.log(`${file.hub.path}: ${m}`),
+  };
+  const release = inParts ? undefined : await parallel.pullBudget!.acquire('pull', signal);
+  const host = new URL(deps.client.endpoint).host;
+  const threadHost = onThread ? await deps.limits?.acquire(host, signal) : undefined;
+  try {
+    if (!inParts) tracker.setFileConnections(i, 1);
+    const result = await (inParts
+      ? downloadFileParallel({ ...options, parallel: { ...parallel, onConnections: (n) => tracker.setFileConnections(i, n) } })
+      : onThread
+        ? downloadFileInThread(options)
+        : downloadFile({ ...options, limits: deps.limits })
+    ).catch((err) => {
+      throw asDiskError(err);
+    });
+    tracker.files[i] = { ...tracker.files[i], bytes_done: result.bytes, bytes_total: result.bytes, sha256: result.sha256, verified_by: result.verifiedBy };
+    if (result.verifiedBy !== 'sha256') job.log(`${file.hub.path}: the hub has no sha256 for this file (kept in git); verified by ${result.verifiedBy}`);
+  } finally {
+    tracker.setFileConnections(i, 0);
+    threadHost?.();
+    release?.();
   }
 }
 

@@ -17,6 +17,8 @@ export class PullProgressTracker {
   state: PullProgress['state'] = 'running';
   revision?: string;
   worker?: string;
+  /** Open connections per file. */
+  private readonly connectionsOf: number[] = [];
 
   constructor(
     readonly files: PullFileStatus[],
@@ -29,6 +31,11 @@ export class PullProgressTracker {
 
   get bytesDone(): number {
     return this.files.reduce((n, f) => n + f.bytes_done, 0);
+  }
+
+  /** A file's open connections changed; reported with the next snapshot. */
+  setFileConnections(index: number, n: number): void {
+    this.connectionsOf[index] = n;
   }
 
   /** Called per chunk; cheap unless a report is due. */
@@ -53,6 +60,7 @@ export class PullProgressTracker {
       revision: this.revision,
       files: this.files.map((f) => ({ ...f })),
       worker: this.worker,
+      connections: this.connectionsOf.reduce((a, n) => a + (n ?? 0), 0),
       ...extra,
     };
   }
