@@ -7,7 +7,7 @@ import type { RegistryStore } from '../registry/registry-store.js';
 import { downloadFile, type DownloadTarget } from '../sources/huggingface/download-file.js';
 import { downloadFileInThread } from '../sources/huggingface/download-in-thread.js';
 import { downloadFileParallel, fetchedInParts, SLAB_BYTES, type ParallelSettings } from '../sources/huggingface/download-parallel.js';
-import { TransferLimits } from '../sources/http/transfer-limits.js';
+import { ConnectionBudget, type TransferLimits } from '../sources/http/transfer-limits.js';
 import type { HfClient, HubFile } from '../sources/huggingface/hf-client.js';
 import { baseName, pickQuant, selectFiles } from '../sources/huggingface/hf-ref.js';
 import { fsyncDirectory } from '../stores/atomic-write.js';
@@ -107,7 +107,7 @@ export async function runHfPull(deps: HfPullDeps, job: PullJobContext): Promise<
  */
 async function downloadAll(deps: HfPullDeps, job: PullJobContext, plan: PlannedFile[], tracker: PullProgressTracker): Promise<void> {
   const connections = deps.parallel?.connections ?? 1;
-  const pullBudget = new TransferLimits({ maxConnectionsPerHost: connections });
+  const budget = new ConnectionBudget(connections);
   const inParts = plan.filter((f) => fetchedInParts(f.target.size, deps.parallel && { ...deps.parallel, memoryBytes: 0 })).length;
   const memoryBytes = Math.max(2 * SLAB_BYTES, Math.floor((deps.parallel?.memoryBytes ?? 0) / Math.max(1, Math.min(inParts, connections))));
   const stop = new AbortController();
@@ -118,7 +118,12 @@ async function downloadAll(deps: HfPullDeps, job: PullJobContext, plan: PlannedF
     while (next < plan.length && failure === undefined) {
       const i = next++;
       try {
-        await downloadOne(deps, job, plan[i], i, tracker, signal, { ...deps.parallel!, memoryBytes, pullBudget, limits: deps.limits });
+        const share = budget.join();
+        try {
+          await downloadOne(deps, job, plan[i], i, tracker, signal, { ...deps.parallel!, memoryBytes, pullBudget: share, limits: deps.limits });
+        } finally {
+          share.leave();
+        }
       } catch (err) {
         failure ??= err;
         stop.abort();
@@ -147,7 +152,7 @@ async function downloadOne(deps: HfPullDeps, job: PullJobContext, file: PlannedF
     onBytes: (bytes: number) => tracker.setFileBytes(i, bytes),
     onEvent: (m: string) => job.log(`${file.hub.path}: ${m}`),
   };
-  const release = inParts ? undefined : await parallel.pullBudget!.acquire('pull', signal);
+  const release = inParts ? undefined : await parallel.pullBudget!.acquire(signal);
   const host = new URL(deps.client.endpoint).host;
   const threadHost = onThread ? await deps.limits?.acquire(host, signal) : undefined;
   try {

@@ -102,3 +102,76 @@ export function throttledSink(sink: ByteSink, limits: TransferLimits | undefined
     },
   };
 }
+
+/** One file's share of a pull's connections (see ConnectionBudget). */
+export interface BudgetShare {
+  /** Waits for a connection; the answer gives it back (once). */
+  acquire(signal?: AbortSignal): Promise<() => void>;
+  /** The file is done (or failed): it no longer has a claim on a connection. */
+  leave(): void;
+}
+
+/**
+ * A pull's connections (config `pull_connections`), shared by the files it downloads at once.
+ * Fair between files: each file's first connection comes before any file's second, so one big
+ * file's parts cannot keep another file waiting for a connection of its own.
+ */
+export class ConnectionBudget {
+  private inUse = 0;
+  /** Files that hold no connection now and want one. */
+  private starving = 0;
+  private waiters: Array<() => void> = [];
+
+  constructor(readonly max: number) {}
+
+  join(): BudgetShare {
+    this.starving++;
+    let held = 0;
+    let left = false;
+    return {
+      acquire: async (signal) => {
+        for (;;) {
+          signal?.throwIfAborted();
+          const first = held === 0;
+          if (this.inUse < this.max - (first ? 0 : this.starving)) {
+            this.inUse++;
+            if (held++ === 0 && !left) this.starving--;
+            break;
+          }
+          await this.wait(signal);
+        }
+        let released = false;
+        return () => {
+          if (released) return;
+          released = true;
+          this.inUse--;
+          if (--held === 0 && !left) this.starving++;
+          this.wakeAll();
+        };
+      },
+      leave: () => {
+        if (left) return;
+        left = true;
+        if (held === 0) this.starving--;
+        this.wakeAll();
+      },
+    };
+  }
+
+  private wait(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        signal?.removeEventListener('abort', wake);
+        resolve();
+      };
+      this.waiters.push(wake);
+      signal?.addEventListener('abort', wake, { once: true });
+    });
+  }
+
+  private wakeAll(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+}

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../../errors/ferry-error.js';
 import { PositionalWriter } from '../../stores/positional-writer.js';
 import type { ByteSink } from '../../util/byte-sink.js';
-import type { TransferLimits } from '../http/transfer-limits.js';
+import type { BudgetShare, TransferLimits } from '../http/transfer-limits.js';
 import { cancelled, downloadFile, isNetworkError, newHashes, verify, type DownloadOptions, type DownloadResult, type Hashes } from './download-file.js';
 import type { DownloadBody } from './hf-client.js';
 import { header, RetryableHubError } from './hub-errors.js';
@@ -33,8 +33,8 @@ export interface ParallelSettings {
   memoryBytes: number;
   /** The worker's limits (connections per host, bandwidth). */
   limits?: TransferLimits;
-  /** The pull's connection budget, shared by its files (key "pull"). */
-  pullBudget?: TransferLimits;
+  /** This file's share of the pull's connections (`pull_connections`, shared by its files). */
+  pullBudget?: BudgetShare;
   /** Told how many connections this file has open, whenever that changes. */
   onConnections?: (n: number) => void;
 }
@@ -240,7 +240,12 @@ class ParallelDownload {
     }
     if (at < this.size) gaps.push([at, this.size]);
     for (const [s, e] of gaps) {
-      for (let start = s; start < e; start += this.partBytes) this.pending.push({ start, end: Math.min(e, start + this.partBytes), pos: start, failures: 0 });
+      for (let start = s; start < e; ) {
+        // A last bit shorter than a slab goes with the part before it, not a request of its own.
+        const end = e - (start + this.partBytes) < SLAB_BYTES ? e : start + this.partBytes;
+        this.pending.push({ start, end, pos: start, failures: 0 });
+        start = end;
+      }
     }
   }
 
@@ -280,7 +285,7 @@ class ParallelDownload {
     const host = new URL(this.opts.client.endpoint).host; // one budget per Hub endpoint (its CDN is its hosts)
     const releases: Array<() => void> = [];
     try {
-      if (parallel.pullBudget) releases.push(await parallel.pullBudget.acquire('pull', this.controller.signal));
+      if (parallel.pullBudget) releases.push(await parallel.pullBudget.acquire(this.controller.signal));
       if (parallel.limits) releases.push(await parallel.limits.acquire(host, this.controller.signal));
     } catch {
       for (const release of releases) release();
