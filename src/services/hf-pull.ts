@@ -277,6 +277,7 @@ function asDiskError(err: unknown): unknown {
 async function removePartial(partPath: string): Promise<void> {
   await rm(partPath, { force: true });
   await rm(`${partPath}.json`, { force: true });
+  await rm(`${partPath}.json.tmp`, { force: true });
 }
 
 /** Partial files nobody resumed for a day are removed (hal0 does the same). */
@@ -290,7 +291,7 @@ export async function cleanStalePartials(pullRoot: string, maxAgeMs = 24 * 60 * 
   }
   const removed: string[] = [];
   for (const name of names) {
-    if (!name.endsWith('.part') && !name.endsWith('.part.json')) continue;
+    if (!name.endsWith('.part') && !name.endsWith('.part.json') && !name.endsWith('.part.json.tmp')) continue;
     const path = join(dir, name);
     const info = await stat(path).catch(() => undefined);
     if (info && Date.now() - info.mtimeMs > maxAgeMs && isWithin(dir, path)) {
