@@ -115,6 +115,13 @@ describe('downloadFileParallel', () => {
     expect(peak).toBe(4);
   });
 
+  it('writes through the page cache with direct_io = false', async () => {
+    const target = await targetOf();
+    const result = await downloadFileParallel({ ...options(target), directIo: false });
+    expect(result.sha256).toBe(target.sha256);
+    await expectInstalled(target);
+  });
+
   it('hashes in file order when later parts finish first', async () => {
     const target = await targetOf();
     // The first part waits 800 ms before its first byte: the others finish ahead of it.
