@@ -13,12 +13,15 @@ export function formatBytes(bytes: number | null | undefined): string {
     unit++;
   }
   // 1023.9 KiB would print as "1024 KiB" after rounding: move up a unit instead.
-  if (Number(value.toPrecision(3)) >= 1024 && unit < UNITS.length - 1) {
+  if (Number(value.toFixed(digitsFor(value))) >= 1024 && unit < UNITS.length - 1) {
     value /= 1024;
     unit++;
   }
-  const digits = value >= 100 ? 0 : value >= 10 ? 1 : 2;
-  return `${value.toFixed(digits)} ${UNITS[unit]}`;
+  return `${value.toFixed(digitsFor(value))} ${UNITS[unit]}`;
+}
+
+function digitsFor(value: number): number {
+  return value >= 100 ? 0 : value >= 10 ? 1 : 2;
 }
 
 /** Bytes per second as `12.3 MiB/s`; `—` when nothing is moving. */

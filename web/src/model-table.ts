@@ -114,7 +114,7 @@ export function pageOf<T>(rows: T[], page: number, size = PAGE_SIZE): { rows: T[
 export function idFromFileName(file: string): string {
   const base = file.split('/').pop() ?? file;
   return base
-    .replace(/-\d{5}-of-\d{5}(?=\.gguf$)/i, '')
+    .replace(/^(.*)-(\d{5})-of-(\d{5})\.(gguf|safetensors)$/i, '$1')
     .replace(/\.(gguf|safetensors|bin)$/i, '')
     .toLowerCase()
     .replace(/[^a-z0-9._-]+/g, '-')

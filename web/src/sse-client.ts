@@ -34,6 +34,16 @@ export class SseParser {
     }
   }
 
+  /** The stream ended: a CR held back as a possible half of a CRLF was a line end after all. */
+  end(): void {
+    if (this.buffer.endsWith('\r')) {
+      this.buffer = this.buffer.slice(0, -1);
+      const line = this.buffer;
+      this.buffer = '';
+      this.line(line);
+    }
+  }
+
   private line(line: string): void {
     if (line === '') return this.dispatch();
     if (line.startsWith(':')) return; // a comment (keep-alive)
@@ -111,7 +121,10 @@ export async function followSse(opts: FollowOptions): Promise<void> {
       try {
         for (;;) {
           const { value, done } = await reader.read();
-          if (done) break;
+          if (done) {
+            parser.end();
+            break;
+          }
           parser.push(value);
         }
       } finally {
