@@ -6,6 +6,7 @@ COPY workers ./workers
 COPY bench ./bench
 COPY bin ./bin
 COPY test/support ./test/support
+COPY web ./web
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 ENV FERRY_HOME=/var/lib/ferry
 ENTRYPOINT ["node", "/app/bin/ferry.js"]

@@ -11,16 +11,20 @@ import { registryRoutes } from './routes/registry-routes.js';
 import { slotRoutes } from './routes/slot-routes.js';
 import { catalogueRoutes } from './routes/catalogue-routes.js';
 import { verifyRoutes } from './routes/verify-routes.js';
+import { workerRoutes } from './routes/worker-routes.js';
+import { dashboardRoutes } from './routes/dashboard-routes.js';
 
 export interface BuildAppOptions {
   services: AppServices;
   logger?: boolean | object;
   /** Queues shown by the dashboard at /admin/queues; none: no dashboard. */
   dashboardQueues?: Queue[];
+  /** The built web page. @defaultValue dist/web of this checkout */
+  webRoot?: string;
 }
 
 /** The HTTP API. Built once per process; tests drive it with `app.inject()` or a real listen. */
-export async function buildApp({ services, logger = false, dashboardQueues }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp({ services, logger = false, dashboardQueues, webRoot }: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger,
     // JSON bodies here are small coordinate objects; archives have their own streamed route.
@@ -40,5 +44,8 @@ export async function buildApp({ services, logger = false, dashboardQueues }: Bu
   await app.register(slotRoutes, { services });
   await app.register(catalogueRoutes, { services });
   await app.register(verifyRoutes, { services });
+  await app.register(workerRoutes, { services });
+  // The web page at / (built from web/ into dist/web); its shell is public, its data is the API.
+  await app.register(dashboardRoutes, { webRoot });
   return app;
 }

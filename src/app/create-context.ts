@@ -171,7 +171,9 @@ export class FerryContext {
 
   async apiServices(): Promise<AppServices> {
     const { verify, slotControl } = await this.slotJobServices();
-    return { models: this.models, health: this.health, pulls: await this.pulls(), bento: this.bento, slots: this.slots, catalogue: this.catalogue, verify, slotControl };
+    const { WorkerService } = await import('../services/worker-service.js');
+    const workers = new WorkerService({ queues: await this.dashboardQueues() });
+    return { models: this.models, health: this.health, pulls: await this.pulls(), bento: this.bento, slots: this.slots, catalogue: this.catalogue, verify, slotControl, workers };
   }
 
   /** The verify and warm queues and the services on them (issue #4), built on first use like pulls(). */

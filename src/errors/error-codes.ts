@@ -52,6 +52,7 @@ export const ERROR_CODES = {
   'registry.import_invalid': 422,
   'registry.not_found': 404,
   'registry.mount_failed': 502,
+  'dashboard.not_built': 503,
   'internal': 500,
 } as const;
 

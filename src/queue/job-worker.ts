@@ -1,4 +1,5 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 
 export interface JobWorkerOptions<D, R> {
@@ -59,6 +60,8 @@ export function startJobWorker<D, R>(opts: JobWorkerOptions<D, R>): RunningJobWo
     {
       connection,
       prefix: opts.prefix,
+      // Shown by GET /api/workers (and bull-board): which process on which host holds a job.
+      name: `${hostname()}:${process.pid}`,
       concurrency: opts.concurrency ?? 1,
       lockDuration: opts.lockMs,
       stalledInterval: opts.lockMs,
