@@ -11,6 +11,7 @@ import { registryRoutes } from './routes/registry-routes.js';
 import { slotRoutes } from './routes/slot-routes.js';
 import { catalogueRoutes } from './routes/catalogue-routes.js';
 import { verifyRoutes } from './routes/verify-routes.js';
+import { mirrorRoutes } from '../mirror/mirror-routes.js';
 
 export interface BuildAppOptions {
   services: AppServices;
@@ -40,5 +41,6 @@ export async function buildApp({ services, logger = false, dashboardQueues }: Bu
   await app.register(slotRoutes, { services });
   await app.register(catalogueRoutes, { services });
   await app.register(verifyRoutes, { services });
+  if (services.mirror) await app.register(mirrorRoutes, { mirror: services.mirror });
   return app;
 }

@@ -36,6 +36,7 @@ export class FerryContext {
   private pullService?: PullService;
   private flmSource?: FlmSource;
   private pullQueue?: PullQueue;
+  private mirrorService?: import('../mirror/mirror-service.js').MirrorService;
   private readonly closers: Array<() => Promise<void>> = [];
 
   constructor(readonly config: FerryConfig) {
@@ -171,7 +172,16 @@ export class FerryContext {
 
   async apiServices(): Promise<AppServices> {
     const { verify, slotControl } = await this.slotJobServices();
-    return { models: this.models, health: this.health, pulls: await this.pulls(), bento: this.bento, slots: this.slots, catalogue: this.catalogue, verify, slotControl };
+    return { models: this.models, health: this.health, pulls: await this.pulls(), bento: this.bento, slots: this.slots, catalogue: this.catalogue, verify, slotControl, mirror: await this.mirror() };
+  }
+
+  /** The Hub mirror under /hub (src/mirror/), built on first use. */
+  async mirror(): Promise<import('../mirror/mirror-service.js').MirrorService> {
+    if (!this.mirrorService) {
+      const { buildMirrorService } = await import('../mirror/build-mirror-service.js');
+      this.mirrorService = buildMirrorService(this.config, this.registry, await this.pullQueueStore());
+    }
+    return this.mirrorService;
   }
 
   /** The verify and warm queues and the services on them (issue #4), built on first use like pulls(). */

@@ -41,6 +41,14 @@ const buildConfigFileSchema = (Type: JavaScriptTypeBuilder) =>
     direct_io: Type.Optional(Type.Boolean()),
     /** Files at least this large are downloaded on a worker thread of their own (0: every file). */
     download_thread_min_bytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** The Hub mirror under /hub: serve only what is on disk and never call upstream. */
+    mirror_offline: Type.Optional(Type.Boolean()),
+    /** Seconds a branch or tag stays bound to one commit in the mirror. */
+    mirror_ref_ttl_s: Type.Optional(Type.Number({ minimum: 0 })),
+    /** /hub readable without an API token (the LAN reads the mirror); off by default. */
+    mirror_public: Type.Optional(Type.Boolean()),
+    /** File downloads from /hub streaming at once per client address. */
+    mirror_max_streams_per_client: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
     registries: Type.Optional(
       Type.Record(
         Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }),
@@ -99,6 +107,10 @@ export interface FerryConfig {
   diskMarginBytes: number;
   directIo: boolean;
   downloadThreadMinBytes: number;
+  mirrorOffline: boolean;
+  mirrorRefTtlS: number;
+  mirrorPublic: boolean;
+  mirrorMaxStreamsPerClient: number;
   registries: Record<string, { url: string; mount_point?: string }>;
   mountBin: string;
   archiveMaxBytes: number;
@@ -148,6 +160,10 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     diskMarginBytes: file.disk_margin_bytes ?? 256 * 1024 * 1024,
     directIo: file.direct_io ?? true,
     downloadThreadMinBytes: file.download_thread_min_bytes ?? 128 * 1024 * 1024,
+    mirrorOffline: file.mirror_offline ?? false,
+    mirrorRefTtlS: file.mirror_ref_ttl_s ?? 300,
+    mirrorPublic: file.mirror_public ?? false,
+    mirrorMaxStreamsPerClient: file.mirror_max_streams_per_client ?? 8,
     registries: file.registries ?? {},
     mountBin: file.mount_bin ?? 'mount',
     archiveMaxBytes: file.archive_max_bytes ?? 512 * 1024 ** 3,

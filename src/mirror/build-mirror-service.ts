@@ -1,0 +1,21 @@
+import type { FerryConfig } from '../config/load-config.js';
+import type { PullQueue } from '../queue/pull-queue.js';
+import type { RegistryStore } from '../registry/registry-store.js';
+import { HeldFiles } from './held-files.js';
+import { MirrorService } from './mirror-service.js';
+import { MirrorStore } from './mirror-store.js';
+import { UpstreamHub } from './upstream-hub.js';
+
+/** The mirror's wiring from the config (kept here so create-context.ts gains one line). */
+export function buildMirrorService(config: FerryConfig, registry: RegistryStore, _queue: PullQueue): MirrorService {
+  const store = new MirrorStore(config.modelRoot);
+  return new MirrorService({
+    upstream: new UpstreamHub(config.hfEndpoint),
+    store,
+    held: new HeldFiles(registry),
+    offline: config.mirrorOffline,
+    refTtlMs: config.mirrorRefTtlS * 1000,
+    publicRead: config.mirrorPublic,
+    maxStreamsPerClient: config.mirrorMaxStreamsPerClient,
+  });
+}
