@@ -6,11 +6,13 @@ export interface RunningWorkers {
 
 /** Starts this process's workers: pull, verify and warm. */
 export async function startWorkers(ctx: FerryContext, opts: { log?: (m: string) => void } = {}): Promise<RunningWorkers> {
-  const [{ startPullWorker }, { runHfPull, cleanStalePartials }, { runFlmPull }, { HfClient }] = await Promise.all([
+  const [{ startPullWorker }, { runHfPull, cleanStalePartials }, { runFlmPull }, { HfClient }, { runMirrorFetch }, { MirrorStore }] = await Promise.all([
     import('../queue/pull-worker.js'),
     import('../services/hf-pull.js'),
     import('../services/flm-pull.js'),
     import('../sources/huggingface/hf-client.js'),
+    import('../mirror/mirror-fetch.js'),
+    import('../mirror/mirror-store.js'),
   ]);
   const flm = await ctx.flm();
   const { config } = ctx;
@@ -33,7 +35,9 @@ export async function startWorkers(ctx: FerryContext, opts: { log?: (m: string) 
     run: (job) =>
       job.data.source === 'flm'
         ? runFlmPull({ flm, registry: ctx.registry }, job)
-        : runHfPull(
+        : job.data.source === 'mirror'
+          ? runMirrorFetch({ client, store: new MirrorStore(config.modelRoot), pullRoot: config.pullRoot, stallTimeoutMs: config.stallTimeoutS * 1000, retryBaseMs: config.retryBaseMs, directIo: config.directIo, threadMinBytes: config.downloadThreadMinBytes }, job)
+          : runHfPull(
         {
           client,
           registry: ctx.registry,

@@ -5,9 +5,10 @@ import { HeldFiles } from './held-files.js';
 import { MirrorService } from './mirror-service.js';
 import { MirrorStore } from './mirror-store.js';
 import { UpstreamHub } from './upstream-hub.js';
+import { QueuePullThrough } from './pull-through.js';
 
 /** The mirror's wiring from the config (kept here so create-context.ts gains one line). */
-export function buildMirrorService(config: FerryConfig, registry: RegistryStore, _queue: PullQueue): MirrorService {
+export function buildMirrorService(config: FerryConfig, registry: RegistryStore, queue: PullQueue): MirrorService {
   const store = new MirrorStore(config.modelRoot);
   return new MirrorService({
     upstream: new UpstreamHub(config.hfEndpoint),
@@ -17,5 +18,6 @@ export function buildMirrorService(config: FerryConfig, registry: RegistryStore,
     refTtlMs: config.mirrorRefTtlS * 1000,
     publicRead: config.mirrorPublic,
     maxStreamsPerClient: config.mirrorMaxStreamsPerClient,
+    pullThrough: new QueuePullThrough({ queue, store, pullRoot: config.pullRoot }),
   });
 }

@@ -147,9 +147,17 @@ async function planFiles(deps: HfPullDeps, job: PullJobContext, hubFiles: HubFil
       gitSha1: sha256 ? undefined : resolved.gitSha1 ?? hub.gitSha1,
     };
     const dest = destinationFor(deps.pullRoot, data.model_id, hub.path, multiDir, snapshot.models);
-    plan.push({ hub, target, dest, partPath: join(deps.pullRoot, '.tmp', `${idToFileName(data.model_id)}--${idToFileName(hub.path)}.part`) });
+    plan.push({ hub, target, dest, partPath: partialPathFor(deps.pullRoot, data.model_id, hub.path) });
   }
   return plan;
+}
+
+/**
+ * Where a pull's file grows while it downloads. The Hub mirror follows this file to stream
+ * bytes to its clients as they land (src/mirror/pull-through.ts), so it is the one place that names it.
+ */
+export function partialPathFor(pullRoot: string, modelId: string, hubPath: string): string {
+  return join(pullRoot, '.tmp', `${idToFileName(modelId)}--${idToFileName(hubPath)}.part`);
 }
 
 /**

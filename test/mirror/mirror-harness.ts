@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { get as httpGet } from 'node:http';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -46,4 +47,39 @@ export async function fileSnapshot(root: string): Promise<string[]> {
   };
   await walk(root);
   return out.sort();
+}
+
+export interface Download {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  bytes: number;
+  sha256: string;
+  /** The body reached its end (false: the connection was cut before). */
+  complete: boolean;
+  error?: string;
+}
+
+/** A GET read to its end (or its abort), hashed as it streams: nothing big held in memory. */
+export function download(url: string, headers: Record<string, string> = {}): Promise<Download> {
+  return new Promise((resolve) => {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const req = httpGet(url, { headers }, (res) => {
+      let settled = false;
+      const done = (complete: boolean, error?: string) => {
+        if (settled) return;
+        settled = true;
+        resolve({ status: res.statusCode!, headers: res.headers, bytes, sha256: hash.digest('hex'), complete, ...(error ? { error } : {}) });
+      };
+      res.on('data', (chunk: Buffer) => {
+        hash.update(chunk);
+        bytes += chunk.length;
+      });
+      res.on('end', () => done(res.complete));
+      res.on('aborted', () => done(false, 'aborted'));
+      res.on('error', (err) => done(false, err.message));
+      res.on('close', () => done(res.complete));
+    });
+    req.on('error', (err) => resolve({ status: 0, headers: {}, bytes, sha256: '', complete: false, error: err.message }));
+  });
 }
