@@ -136,10 +136,11 @@ export class FerryContext {
   async pulls(): Promise<PullService> {
     if (!this.pullService) {
       await this.redisReady();
-      const [{ PullQueue }, { PullService }, { HfClient }] = await Promise.all([
+      const [{ PullQueue }, { PullService }, { HfClient }, { PooledHfClient }] = await Promise.all([
         import('../queue/pull-queue.js'),
         import('../services/pull-service.js'),
         import('../sources/huggingface/hf-client.js'),
+        import('../sources/huggingface/endpoint-pool.js'),
       ]);
       this.pullQueue = new PullQueue(this.redis, this.config.queuePrefix);
       const queue = this.pullQueue;
@@ -147,7 +148,7 @@ export class FerryContext {
       this.pullService = new PullService({
         queue,
         registry: this.registry,
-        hub: new HfClient({ endpoint: this.config.hfEndpoint, timeoutMs: 10_000 }),
+        hub: this.config.hfEndpoints.length > 1 ? new PooledHfClient(this.config.hfEndpoints, { timeoutMs: 10_000 }) : new HfClient({ endpoint: this.config.hfEndpoint, timeoutMs: 10_000 }),
         pullRoot: this.config.pullRoot,
         diskMarginBytes: this.config.diskMarginBytes,
         flm: await this.flm(),

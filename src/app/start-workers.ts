@@ -14,11 +14,12 @@ export async function startWorkers(ctx: FerryContext, opts: { log?: (m: string) 
     import('../mirror/mirror-fetch.js'),
     import('../mirror/mirror-store.js'),
   ]);
+  const { PooledHfClient } = await import('../sources/huggingface/endpoint-pool.js');
   const flm = await ctx.flm();
   const { config } = ctx;
   const log = opts.log ?? ((m: string) => process.stderr.write(`[ferry worker] ${m}\n`));
   // The token lives only here, in the worker's memory; job data and status never carry it.
-  const client = new HfClient({ endpoint: config.hfEndpoint, token: config.hfToken });
+  const client = config.hfEndpoints.length > 1 ? new PooledHfClient(config.hfEndpoints, { token: config.hfToken }) : new HfClient({ endpoint: config.hfEndpoint, token: config.hfToken });
   const pullQueue = await ctx.pullQueueStore();
   // Verify and warm (issue #4); their hooks continue a slot swap after its pull.
   const { startSlotWorkers } = await import('./start-slot-workers.js');

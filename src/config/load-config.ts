@@ -22,6 +22,8 @@ const buildConfigFileSchema = (Type: JavaScriptTypeBuilder) =>
     port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
     host: Type.Optional(Type.String({ minLength: 1 })),
     hf_endpoint: Type.Optional(Type.String({ pattern: '^https?://' })),
+    /** Several endpoints in order of preference (a LAN Ferry's /hub first); failing ones are skipped for a while. HF_ENDPOINT, when set, wins. */
+    hf_endpoints: Type.Optional(Type.Array(Type.String({ pattern: '^https?://' }), { minItems: 1, maxItems: 16 })),
     hf_token: Type.Optional(Type.String()),
     flm_bin: Type.Optional(Type.String({ minLength: 1 })),
     flm_model_path: Type.Optional(Type.String({ minLength: 1 })),
@@ -94,6 +96,8 @@ export interface FerryConfig {
   port: number;
   host: string;
   hfEndpoint: string;
+  /** `hf_endpoints`, else `[hfEndpoint]`; the first is `hfEndpoint`. */
+  hfEndpoints: string[];
   /** Read by workers only; never logged, queued or returned. */
   hfToken?: string;
   flmBin: string;
@@ -147,7 +151,7 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     redisUrl: env.REDIS_URL || file.redis_url,
     port,
     host: env.HOST || file.host || '127.0.0.1',
-    hfEndpoint: (env.HF_ENDPOINT || file.hf_endpoint || 'https://huggingface.co').replace(/\/+$/, ''),
+    ...endpoints(env.HF_ENDPOINT, file),
     hfToken: env.HF_TOKEN || file.hf_token || readHfTokenFile(env),
     flmBin: file.flm_bin ?? 'flm',
     flmModelPath: file.flm_model_path,
@@ -170,6 +174,14 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     archiveMaxEntries: file.archive_max_entries ?? 10_000,
     backends: file.backends ?? {},
   };
+}
+
+/** HF_ENDPOINT (one endpoint) wins; else `hf_endpoints`; else `hf_endpoint`; else huggingface.co. */
+function endpoints(envEndpoint: string | undefined, file: ConfigFile): { hfEndpoint: string; hfEndpoints: string[] } {
+  const trim = (url: string) => url.replace(/\/+$/, '');
+  const list = envEndpoint ? [envEndpoint] : file.hf_endpoints?.length ? file.hf_endpoints : [file.hf_endpoint || 'https://huggingface.co'];
+  const hfEndpoints = list.map(trim);
+  return { hfEndpoint: hfEndpoints[0], hfEndpoints };
 }
 
 function readConfigFile(path: string): ConfigFile {

@@ -6,6 +6,7 @@ import { partialPathFor, type PullJobContext } from '../services/hf-pull.js';
 import { downloadFile, type DownloadOptions } from '../sources/huggingface/download-file.js';
 import { downloadFileInThread } from '../sources/huggingface/download-in-thread.js';
 import type { HfClient } from '../sources/huggingface/hf-client.js';
+import { downloadWithFailover } from '../sources/huggingface/endpoint-pool.js';
 import { fsyncDirectory } from '../stores/atomic-write.js';
 import type { MirrorStore } from './mirror-store.js';
 
@@ -58,7 +59,7 @@ export async function runMirrorFetch(deps: MirrorFetchDeps, job: PullJobContext)
     onEvent: (m) => job.log(`${path}: ${m}`),
   };
   // A digest mismatch throws here with the partial already deleted: nothing is cached.
-  const result = await (file.size >= deps.threadMinBytes ? downloadFileInThread : downloadFile)(options);
+  const result = await downloadWithFailover(file.size >= deps.threadMinBytes ? downloadFileInThread : downloadFile, options);
   await mkdir(dirname(blob), { recursive: true });
   await moveInto(partPath, blob);
   await fsyncDirectory(dirname(blob));

@@ -6,6 +6,7 @@ import type { RegistryEntry } from '../registry/registry-entry.js';
 import type { RegistryStore } from '../registry/registry-store.js';
 import { downloadFile, type DownloadTarget } from '../sources/huggingface/download-file.js';
 import { downloadFileInThread } from '../sources/huggingface/download-in-thread.js';
+import { downloadWithFailover } from '../sources/huggingface/endpoint-pool.js';
 import type { HfClient, HubFile } from '../sources/huggingface/hf-client.js';
 import { baseName, pickQuant, selectFiles } from '../sources/huggingface/hf-ref.js';
 import { fsyncDirectory } from '../stores/atomic-write.js';
@@ -70,7 +71,7 @@ export async function runHfPull(deps: HfPullDeps, job: PullJobContext): Promise<
       const onThread = (file.target.size ?? 0) >= deps.threadMinBytes;
       if (onThread) job.log(`${file.hub.path}: downloading on a thread of its own`);
       const download = onThread ? downloadFileInThread : downloadFile;
-      const result = await download({
+      const result = await downloadWithFailover(download, {
         client: deps.client,
         target: file.target,
         partPath: file.partPath,
