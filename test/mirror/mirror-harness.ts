@@ -9,18 +9,23 @@ export interface MirrorHarness extends PullHarness {
   /** Ferry's /hub base URL on a real loopback listen: what HF_ENDPOINT / hubUrl would be. */
   hubUrl: string;
   base: string;
+  /** Starts listening (already done unless started with `listen: false`). */
+  listen(): Promise<void>;
   /** Pulls `file` of `repo` into the registry as `id` through Ferry's own API; resolves with the row. */
   pull(id: string, repo: string, file: string): Promise<{ path: string; sha256: string }>;
 }
 
 /** A pull harness whose API listens on loopback, with the mirror's config keys added. */
-export async function startMirrorHarness(opts: { extraToml?: string; worker?: boolean; hubToken?: boolean } = {}): Promise<MirrorHarness> {
+export async function startMirrorHarness(opts: { extraToml?: string; worker?: boolean; hubToken?: boolean; listen?: boolean } = {}): Promise<MirrorHarness> {
   const h = await startPullHarness({ configToml: `${TEST_CONFIG_TOML}${opts.extraToml ?? ''}`, worker: opts.worker, hubToken: opts.hubToken });
-  await h.app.listen({ port: 0, host: '127.0.0.1' });
-  const base = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`;
-  return Object.assign(h, {
-    base,
-    hubUrl: `${base}/hub`,
+  const mirror = Object.assign(h, {
+    base: '',
+    hubUrl: '',
+    async listen() {
+      await h.app.listen({ port: 0, host: '127.0.0.1' });
+      mirror.base = `http://127.0.0.1:${(h.app.server.address() as AddressInfo).port}`;
+      mirror.hubUrl = `${mirror.base}/hub`;
+    },
     async pull(id: string, repo: string, file: string) {
       const res = await h.app.inject({ method: 'POST', url: `/api/models/${id}/pull`, payload: { hf_repo: repo, hf_file: file } });
       if (res.statusCode !== 202) throw new Error(`pull ${id}: ${res.statusCode} ${res.body}`);
@@ -29,6 +34,8 @@ export async function startMirrorHarness(opts: { extraToml?: string; worker?: bo
       return { path: done.path!, sha256: done.sha256! };
     },
   });
+  if (opts.listen !== false) await mirror.listen();
+  return mirror;
 }
 
 export function sha256(data: Buffer | Uint8Array): string {
