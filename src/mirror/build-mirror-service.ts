@@ -7,8 +7,11 @@ import { MirrorStore } from './mirror-store.js';
 import { UpstreamHub } from './upstream-hub.js';
 import { QueuePullThrough } from './pull-through.js';
 
-/** The mirror's wiring from the config (kept here so create-context.ts gains one line). */
-export function buildMirrorService(config: FerryConfig, registry: RegistryStore, queue: PullQueue): MirrorService {
+/**
+ * The mirror's wiring from the config (kept here so create-context.ts gains one line). Without
+ * a queue (the CLI's `ferry mirror list`), nothing is pulled through.
+ */
+export function buildMirrorService(config: FerryConfig, registry: RegistryStore, queue?: PullQueue): MirrorService {
   const store = new MirrorStore(config.modelRoot);
   return new MirrorService({
     upstream: new UpstreamHub(config.hfEndpoint),
@@ -18,6 +21,6 @@ export function buildMirrorService(config: FerryConfig, registry: RegistryStore,
     refTtlMs: config.mirrorRefTtlS * 1000,
     publicRead: config.mirrorPublic,
     maxStreamsPerClient: config.mirrorMaxStreamsPerClient,
-    pullThrough: new QueuePullThrough({ queue, store, pullRoot: config.pullRoot }),
+    ...(queue ? { pullThrough: new QueuePullThrough({ queue, store, pullRoot: config.pullRoot }) } : {}),
   });
 }

@@ -29,6 +29,8 @@ export async function mirrorRoutes(app: FastifyInstance, opts: MirrorRoutesOptio
     done(null, { paths: form.getAll('paths'), expand: /^(true|1)$/i.test(form.get('expand') ?? '') });
   });
 
+  // Ferry's own view of the cache: an API route like the others (never public).
+  app.get('/api/mirror', async () => mirror.list());
   app.route({ method: ['GET', 'HEAD'], url: '/hub/api/models/*', config, handler: async (req, reply) => apiGet(req, reply) });
   app.route({ method: 'POST', url: '/hub/api/models/*', config, handler: async (req, reply) => apiPost(req, reply) });
   app.route({ method: ['GET', 'HEAD'], url: '/hub/*', config, handler: async (req, reply) => resolveRoute(req, reply) });

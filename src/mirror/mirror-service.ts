@@ -6,7 +6,7 @@ import { mirrorError } from './mirror-errors.js';
 import type { HeldFiles } from './held-files.js';
 import { isCommit } from './hub-names.js';
 import type { MirrorStore } from './mirror-store.js';
-import type { CommitRecord, ResolvedHubFile, TreeEntry } from './mirror-types.js';
+import type { CommitRecord, MirrorCacheEntry, ResolvedHubFile, TreeEntry } from './mirror-types.js';
 import type { PathInfo, UpstreamHub } from './upstream-hub.js';
 
 export interface MirrorServiceDeps {
@@ -123,6 +123,12 @@ export class MirrorService {
       throw mirrorError('mirror.not_cached', `${file.record.id}/${file.entry.path} is not held here${this.offline ? ', and the mirror is offline' : ''}`);
     }
     return this.deps.pullThrough.open(file, start, end);
+  }
+
+  /** The files the mirror fetched itself (`ferry mirror list`, `GET /api/mirror`), most recently used first. */
+  async list(): Promise<{ entries: MirrorCacheEntry[]; total_bytes: number }> {
+    const entries = await this.deps.store.list();
+    return { entries, total_bytes: entries.reduce((n, e) => n + e.size_bytes, 0) };
   }
 
   /** Marks a blob the mirror fetched as used (for `ferry mirror list`), at most once a minute. */

@@ -1,4 +1,7 @@
 import { readdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { childEnv } from '../support/temp-home.js';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { download, startMirrorHarness, type MirrorHarness } from './mirror-harness.js';
@@ -36,11 +39,21 @@ describe('pull-through: a file Ferry lacks is pulled once through the queue and 
     expect(rows).toEqual([]);
   });
 
-  it('a small git file is pulled through too, with the git sha1 as ETag', async () => {
+  it('a small git file is pulled through too, with the git sha1 as ETag; GET /api/mirror and `ferry mirror list` show it', async () => {
     const res = await fetch(`${h.hubUrl}/${REPO}/resolve/main/README.md`);
     expect(res.status).toBe(200);
-    expect(res.headers.get('etag')).toMatch(/^"[0-9a-f]{40}"$/);
+    const etag = res.headers.get('etag')!.replace(/"/g, '');
+    expect(etag).toMatch(/^[0-9a-f]{40}$/);
     expect(Buffer.from(await res.arrayBuffer()).toString()).toBe('# cold\n');
+    const listed = await (await fetch(`${h.base}/api/mirror`)).json();
+    expect(listed.total_bytes).toBe(7);
+    expect(listed.entries).toEqual([expect.objectContaining({ etag, size_bytes: 7, repo: REPO, path: 'README.md', last_used_at: expect.stringMatching(/^\d{4}-/) })]);
+    const main = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+    const cli = await execa(process.execPath, [main, 'mirror', 'list', '--json'], { env: childEnv(h.env), extendEnv: false, reject: false });
+    expect(cli.exitCode, cli.stderr).toBe(0);
+    expect(JSON.parse(cli.stdout)).toEqual(listed);
+    const table = await execa(process.execPath, [main, 'mirror', 'list'], { env: childEnv(h.env), extendEnv: false, reject: false });
+    expect(table.stdout).toMatch(/README\.md\s+7 B/);
   });
 
   it('corrupted upstream bytes: every streaming client is cut off, never completed, and nothing is cached', async () => {
