@@ -53,7 +53,7 @@ async function curl(url: string, bytes: number, follow = false): Promise<number>
   return s;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : NaN);
 const mbps = (bytes: number, s: number) => bytes / s / 1e6;
 
 const hub = execa('node', [join(REPO_ROOT, 'dist/bench/mirror-hub-process.js')], { env: { BENCH_WARM_BYTES: String(WARM_BYTES), BENCH_COLD_BYTES: String(COLD_BYTES), BENCH_RUNS: String(RUNS) }, buffer: false });
