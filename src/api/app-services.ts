@@ -7,6 +7,7 @@ import type { SlotService } from '../services/slot-service.js';
 import type { SlotControlService } from '../services/slot-control-service.js';
 import type { VerifyService } from '../services/verify-service.js';
 import type { WorkerService } from '../services/worker-service.js';
+import type { MirrorService } from '../mirror/mirror-service.js';
 
 /** What the routes may call. Routes never reach past these into files or Redis. */
 export interface AppServices {
@@ -20,4 +21,6 @@ export interface AppServices {
   slotControl: SlotControlService;
   /** The dashboard's Workers view: who is connected to the queues and what each runs. */
   workers: WorkerService;
+  /** The Hub mirror under /hub (issue #13); absent: no /hub routes. */
+  mirror?: MirrorService;
 }

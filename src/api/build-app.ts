@@ -13,6 +13,7 @@ import { catalogueRoutes } from './routes/catalogue-routes.js';
 import { verifyRoutes } from './routes/verify-routes.js';
 import { workerRoutes } from './routes/worker-routes.js';
 import { dashboardRoutes } from './routes/dashboard-routes.js';
+import { mirrorRoutes } from '../mirror/mirror-routes.js';
 
 export interface BuildAppOptions {
   services: AppServices;
@@ -47,5 +48,6 @@ export async function buildApp({ services, logger = false, dashboardQueues, webR
   await app.register(workerRoutes, { services });
   // The web page at / (built from web/ into dist/web); its shell is public, its data is the API.
   await app.register(dashboardRoutes, { webRoot });
+  if (services.mirror) await app.register(mirrorRoutes, { mirror: services.mirror });
   return app;
 }

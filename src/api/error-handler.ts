@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import { statusForCode } from '../errors/error-codes.js';
 import { FerryError, isFerryError } from '../errors/ferry-error.js';
+import { hubErrorHeaders } from '../mirror/mirror-errors.js';
 
 /**
  * The one place where error codes become HTTP statuses. Fastify's own client errors
@@ -13,6 +14,7 @@ export const errorHandler = fp(async (app: FastifyInstance) => {
     if (isFerryError(err)) {
       const status = statusForCode(err.code);
       if (status >= 500) request.log.error({ code: err.code, msg: err.message }, 'request failed');
+      reply.headers(hubErrorHeaders(err)); // the Hub's X-Error-Code on /hub errors; nothing elsewhere
       return reply.code(status).send({ error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}), ...(err.details ? { details: err.details } : {}) } });
     }
     const status = (err as FastifyError).statusCode;

@@ -36,6 +36,7 @@ export class FerryContext {
   private pullService?: PullService;
   private flmSource?: FlmSource;
   private pullQueue?: PullQueue;
+  private mirrorService?: import('../mirror/mirror-service.js').MirrorService;
   private readonly closers: Array<() => Promise<void>> = [];
 
   constructor(readonly config: FerryConfig) {
@@ -135,10 +136,11 @@ export class FerryContext {
   async pulls(): Promise<PullService> {
     if (!this.pullService) {
       await this.redisReady();
-      const [{ PullQueue }, { PullService }, { HfClient }] = await Promise.all([
+      const [{ PullQueue }, { PullService }, { HfClient }, { PooledHfClient }] = await Promise.all([
         import('../queue/pull-queue.js'),
         import('../services/pull-service.js'),
         import('../sources/huggingface/hf-client.js'),
+        import('../sources/huggingface/endpoint-pool.js'),
       ]);
       this.pullQueue = new PullQueue(this.redis, this.config.queuePrefix);
       const queue = this.pullQueue;
@@ -146,7 +148,7 @@ export class FerryContext {
       this.pullService = new PullService({
         queue,
         registry: this.registry,
-        hub: new HfClient({ endpoint: this.config.hfEndpoint, timeoutMs: 10_000 }),
+        hub: this.config.hfEndpoints.length > 1 ? new PooledHfClient(this.config.hfEndpoints, { timeoutMs: 10_000 }) : new HfClient({ endpoint: this.config.hfEndpoint, timeoutMs: 10_000 }),
         pullRoot: this.config.pullRoot,
         diskMarginBytes: this.config.diskMarginBytes,
         flm: await this.flm(),
@@ -173,7 +175,16 @@ export class FerryContext {
     const { verify, slotControl } = await this.slotJobServices();
     const { WorkerService } = await import('../services/worker-service.js');
     const workers = new WorkerService({ queues: await this.dashboardQueues() });
-    return { models: this.models, health: this.health, pulls: await this.pulls(), bento: this.bento, slots: this.slots, catalogue: this.catalogue, verify, slotControl, workers };
+    return { models: this.models, health: this.health, pulls: await this.pulls(), bento: this.bento, slots: this.slots, catalogue: this.catalogue, verify, slotControl, workers, mirror: await this.mirror() };
+  }
+
+  /** The Hub mirror under /hub (src/mirror/), built on first use. */
+  async mirror(): Promise<import('../mirror/mirror-service.js').MirrorService> {
+    if (!this.mirrorService) {
+      const { buildMirrorService } = await import('../mirror/build-mirror-service.js');
+      this.mirrorService = buildMirrorService(this.config, this.registry, await this.pullQueueStore());
+    }
+    return this.mirrorService;
   }
 
   /** The verify and warm queues and the services on them (issue #4), built on first use like pulls(). */

@@ -6,18 +6,21 @@ export interface RunningWorkers {
 
 /** Starts this process's workers: pull, verify and warm. */
 export async function startWorkers(ctx: FerryContext, opts: { log?: (m: string) => void } = {}): Promise<RunningWorkers> {
-  const [{ startPullWorker }, { runHfPull, cleanStalePartials }, { runFlmPull }, { HfClient }, { TransferLimits }] = await Promise.all([
+  const [{ startPullWorker }, { runHfPull, cleanStalePartials }, { runFlmPull }, { HfClient }, { TransferLimits }, { runMirrorFetch }, { MirrorStore }] = await Promise.all([
     import('../queue/pull-worker.js'),
     import('../services/hf-pull.js'),
     import('../services/flm-pull.js'),
     import('../sources/huggingface/hf-client.js'),
     import('../sources/http/transfer-limits.js'),
+    import('../mirror/mirror-fetch.js'),
+    import('../mirror/mirror-store.js'),
   ]);
+  const { PooledHfClient } = await import('../sources/huggingface/endpoint-pool.js');
   const flm = await ctx.flm();
   const { config } = ctx;
   const log = opts.log ?? ((m: string) => process.stderr.write(`[ferry worker] ${m}\n`));
   // The token lives only here, in the worker's memory; job data and status never carry it.
-  const client = new HfClient({ endpoint: config.hfEndpoint, token: config.hfToken });
+  const client = config.hfEndpoints.length > 1 ? new PooledHfClient(config.hfEndpoints, { token: config.hfToken }) : new HfClient({ endpoint: config.hfEndpoint, token: config.hfToken });
   const pullQueue = await ctx.pullQueueStore();
   // One set of limits for every pull this worker runs.
   const limits = new TransferLimits({ maxConnectionsPerHost: config.maxConnectionsPerHost, maxBandwidthBps: config.maxBandwidthBps });
@@ -36,7 +39,9 @@ export async function startWorkers(ctx: FerryContext, opts: { log?: (m: string) 
     run: (job) =>
       job.data.source === 'flm'
         ? runFlmPull({ flm, registry: ctx.registry }, job)
-        : runHfPull(
+        : job.data.source === 'mirror'
+          ? runMirrorFetch({ client, store: new MirrorStore(config.modelRoot), pullRoot: config.pullRoot, stallTimeoutMs: config.stallTimeoutS * 1000, retryBaseMs: config.retryBaseMs, directIo: config.directIo, threadMinBytes: config.downloadThreadMinBytes }, job)
+          : runHfPull(
         {
           client,
           registry: ctx.registry,

@@ -12,6 +12,7 @@ import { reportError } from './output.js';
 import { registerVerifyCommands } from './commands/verify-command.js';
 import { registerSlotChangeCommands } from './commands/slot-change-command.js';
 import { registerInitCommands } from './commands/init-command.js';
+import { registerMirrorCommands } from './commands/mirror-command.js';
 
 /** `ferry`: every command builds one context lazily so `--help` needs no config or Redis. */
 export async function main(argv: string[]): Promise<number> {
@@ -31,6 +32,7 @@ export async function main(argv: string[]): Promise<number> {
   registerBentoCommands(program, getContext);
   registerRegistryCommands(program, getContext);
   registerServeCommands(program, getContext);
+  registerMirrorCommands(program, getContext);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

@@ -22,6 +22,8 @@ const buildConfigFileSchema = (Type: JavaScriptTypeBuilder) =>
     port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
     host: Type.Optional(Type.String({ minLength: 1 })),
     hf_endpoint: Type.Optional(Type.String({ pattern: '^https?://' })),
+    /** Several endpoints in order of preference (a LAN Ferry's /hub first); failing ones are skipped for a while. HF_ENDPOINT, when set, wins. */
+    hf_endpoints: Type.Optional(Type.Array(Type.String({ pattern: '^https?://' }), { minItems: 1, maxItems: 16 })),
     hf_token: Type.Optional(Type.String()),
     flm_bin: Type.Optional(Type.String({ minLength: 1 })),
     flm_model_path: Type.Optional(Type.String({ minLength: 1 })),
@@ -51,6 +53,14 @@ const buildConfigFileSchema = (Type: JavaScriptTypeBuilder) =>
     max_connections_per_host: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
     /** Bytes per second a worker downloads at most, all pulls together (unset: no cap). */
     max_bandwidth_bps: Type.Optional(Type.Integer({ minimum: 1024 })),
+    /** The Hub mirror under /hub: serve only what is on disk and never call upstream. */
+    mirror_offline: Type.Optional(Type.Boolean()),
+    /** Seconds a branch or tag stays bound to one commit in the mirror. */
+    mirror_ref_ttl_s: Type.Optional(Type.Number({ minimum: 0 })),
+    /** /hub readable without an API token (the LAN reads the mirror); off by default. */
+    mirror_public: Type.Optional(Type.Boolean()),
+    /** File downloads from /hub streaming at once per client address. */
+    mirror_max_streams_per_client: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
     registries: Type.Optional(
       Type.Record(
         Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }),
@@ -96,6 +106,8 @@ export interface FerryConfig {
   port: number;
   host: string;
   hfEndpoint: string;
+  /** `hf_endpoints`, else `[hfEndpoint]`; the first is `hfEndpoint`. */
+  hfEndpoints: string[];
   /** Read by workers only; never logged, queued or returned. */
   hfToken?: string;
   flmBin: string;
@@ -114,6 +126,10 @@ export interface FerryConfig {
   pullMemoryBytes: number;
   maxConnectionsPerHost: number;
   maxBandwidthBps?: number;
+  mirrorOffline: boolean;
+  mirrorRefTtlS: number;
+  mirrorPublic: boolean;
+  mirrorMaxStreamsPerClient: number;
   registries: Record<string, { url: string; mount_point?: string }>;
   mountBin: string;
   archiveMaxBytes: number;
@@ -150,7 +166,7 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     redisUrl: env.REDIS_URL || file.redis_url,
     port,
     host: env.HOST || file.host || '127.0.0.1',
-    hfEndpoint: (env.HF_ENDPOINT || file.hf_endpoint || 'https://huggingface.co').replace(/\/+$/, ''),
+    ...endpoints(env.HF_ENDPOINT, file),
     hfToken: env.HF_TOKEN || file.hf_token || readHfTokenFile(env),
     flmBin: file.flm_bin ?? 'flm',
     flmModelPath: file.flm_model_path,
@@ -168,12 +184,24 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     pullMemoryBytes: file.pull_memory_bytes ?? 128 * 1024 * 1024,
     maxConnectionsPerHost: file.max_connections_per_host ?? 16,
     maxBandwidthBps: file.max_bandwidth_bps,
+    mirrorOffline: file.mirror_offline ?? false,
+    mirrorRefTtlS: file.mirror_ref_ttl_s ?? 300,
+    mirrorPublic: file.mirror_public ?? false,
+    mirrorMaxStreamsPerClient: file.mirror_max_streams_per_client ?? 8,
     registries: file.registries ?? {},
     mountBin: file.mount_bin ?? 'mount',
     archiveMaxBytes: file.archive_max_bytes ?? 512 * 1024 ** 3,
     archiveMaxEntries: file.archive_max_entries ?? 10_000,
     backends: file.backends ?? {},
   };
+}
+
+/** HF_ENDPOINT (one endpoint) wins; else `hf_endpoints`; else `hf_endpoint`; else huggingface.co. */
+function endpoints(envEndpoint: string | undefined, file: ConfigFile): { hfEndpoint: string; hfEndpoints: string[] } {
+  const trim = (url: string) => url.replace(/\/+$/, '');
+  const list = envEndpoint ? [envEndpoint] : file.hf_endpoints?.length ? file.hf_endpoints : [file.hf_endpoint || 'https://huggingface.co'];
+  const hfEndpoints = list.map(trim);
+  return { hfEndpoint: hfEndpoints[0], hfEndpoints };
 }
 
 function readConfigFile(path: string): ConfigFile {

@@ -53,6 +53,16 @@ export const ERROR_CODES = {
   'registry.not_found': 404,
   'registry.mount_failed': 502,
   'dashboard.not_built': 503,
+  'mirror.invalid_request': 400,
+  'mirror.repo_not_found': 404,
+  'mirror.revision_not_found': 404,
+  'mirror.entry_not_found': 404,
+  'mirror.gated': 401,
+  'mirror.out_of_scope': 404,
+  'mirror.not_cached': 504,
+  'mirror.range_not_satisfiable': 416,
+  'mirror.upstream_unavailable': 502,
+  'mirror.too_many_streams': 429,
   'internal': 500,
 } as const;
 

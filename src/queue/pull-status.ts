@@ -18,7 +18,7 @@ export interface PullStatus {
   id: string;
   model_id: string;
   state: PullState;
-  source: 'hf' | 'flm';
+  source: 'hf' | 'flm' | 'mirror';
   hf_repo?: string;
   hf_file?: string;
   revision?: string;
@@ -62,13 +62,16 @@ export interface PullProgress {
 /** Job data: coordinates only. Never a token: workers read HF_TOKEN from their own environment. */
 export interface PullJobData {
   model_id: string;
-  source: 'hf' | 'flm';
+  /** `mirror`: one file fetched for the Hub mirror into its blob store (src/mirror/mirror-fetch.ts), no registry row. */
+  source: 'hf' | 'flm' | 'mirror';
   hf_repo?: string;
   /** File names or globs; shards of a split model are added by the worker. */
   hf_files?: string[];
   revision?: string;
   expected_sha256?: string;
   requested_at: number;
+  /** A mirror fetch's file: its Hub etag (blob name), size and digests. */
+  mirror?: { etag: string; size: number; sha256?: string; git_sha1?: string };
   /** Set by a slot swap: when the pull finishes, the worker continues with verify, then warm. */
   chain?: { slot: string };
 }

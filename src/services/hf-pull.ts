@@ -4,10 +4,11 @@ import { FerryError, isErrnoException, isFerryError } from '../errors/ferry-erro
 import { idToFileName } from '../registry/model-id.js';
 import type { RegistryEntry } from '../registry/registry-entry.js';
 import type { RegistryStore } from '../registry/registry-store.js';
-import { downloadFile, type DownloadTarget } from '../sources/huggingface/download-file.js';
+import { downloadFile, type DownloadOptions, type DownloadTarget } from '../sources/huggingface/download-file.js';
 import { downloadFileInThread } from '../sources/huggingface/download-in-thread.js';
 import { downloadFileParallel, fetchedInParts, SLAB_BYTES, type ParallelSettings } from '../sources/huggingface/download-parallel.js';
 import { ConnectionBudget, type TransferLimits } from '../sources/http/transfer-limits.js';
+import { downloadWithFailover } from '../sources/huggingface/endpoint-pool.js';
 import type { HfClient, HubFile } from '../sources/huggingface/hf-client.js';
 import { baseName, pickQuant, selectFiles } from '../sources/huggingface/hf-ref.js';
 import { fsyncDirectory } from '../stores/atomic-write.js';
@@ -157,12 +158,14 @@ async function downloadOne(deps: HfPullDeps, job: PullJobContext, file: PlannedF
   const threadHost = onThread ? await deps.limits?.acquire(host, signal) : undefined;
   try {
     if (!inParts) tracker.setFileConnections(i, 1);
-    const result = await (inParts
-      ? downloadFileParallel({ ...options, parallel: { ...parallel, onConnections: (n) => tracker.setFileConnections(i, n) } })
-      : onThread
-        ? downloadFileInThread(options)
-        : downloadFile({ ...options, limits: deps.limits })
-    ).catch((err) => {
+    // Each attempt goes to one endpoint of `hf_endpoints` (see downloadWithFailover).
+    const download = (o: DownloadOptions) =>
+      inParts
+        ? downloadFileParallel({ ...o, parallel: { ...parallel, onConnections: (n) => tracker.setFileConnections(i, n) } })
+        : onThread
+          ? downloadFileInThread(o)
+          : downloadFile({ ...o, limits: deps.limits });
+    const result = await downloadWithFailover(download, options).catch((err) => {
       throw asDiskError(err);
     });
     tracker.files[i] = { ...tracker.files[i], bytes_done: result.bytes, bytes_total: result.bytes, sha256: result.sha256, verified_by: result.verifiedBy };
@@ -208,9 +211,17 @@ async function planFiles(deps: HfPullDeps, job: PullJobContext, hubFiles: HubFil
       gitSha1: sha256 ? undefined : resolved.gitSha1 ?? hub.gitSha1,
     };
     const dest = destinationFor(deps.pullRoot, data.model_id, hub.path, multiDir, snapshot.models);
-    plan.push({ hub, target, dest, partPath: join(deps.pullRoot, '.tmp', `${idToFileName(data.model_id)}--${idToFileName(hub.path)}.part`) });
+    plan.push({ hub, target, dest, partPath: partialPathFor(deps.pullRoot, data.model_id, hub.path) });
   }
   return plan;
+}
+
+/**
+ * Where a pull's file grows while it downloads. The Hub mirror follows this file to stream
+ * bytes to its clients as they land (src/mirror/pull-through.ts), so it is the one place that names it.
+ */
+export function partialPathFor(pullRoot: string, modelId: string, hubPath: string): string {
+  return join(pullRoot, '.tmp', `${idToFileName(modelId)}--${idToFileName(hubPath)}.part`);
 }
 
 /**

@@ -292,6 +292,7 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
       const { revision } = splitRevision(rest);
       return sendJson(req, res, await modelInfo(state, resolveRevision(state, revision), target.searchParams.get('blobs') === 'true'));
     }
+    if (isApi && action === 'paths-info' && req.method === 'POST') return pathsInfo(req, res, state, rest);
     if (!isApi && action === 'resolve') return resolveFile(req, res, state, rest, signal);
     throw new HttpError(404, undefined, 'Not Found');
   }
@@ -362,6 +363,29 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
     if (!isLfs(entry)) return base;
     const sha256 = await fileSha256(entry);
     return { ...base, lfs: { oid: sha256, size: sizeOf(entry), pointerSize: lfsPointer(sha256, sizeOf(entry)).length } };
+  }
+
+  /** POST paths-info: JSON `{paths, expand}` or a form with `paths`; `expand` adds `lastCommit` (here: the repo's one commit). */
+  async function pathsInfo(req: IncomingMessage, res: ServerResponse, state: RepoState, rest: string[]): Promise<void> {
+    const { revision } = splitRevision(rest);
+    const commit = resolveRevision(state, revision);
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    let paths: string[] = [];
+    let expand = false;
+    if ((req.headers['content-type'] ?? '').includes('json')) {
+      const body = JSON.parse(text || '{}') as { paths?: string[]; expand?: boolean };
+      paths = Array.isArray(body.paths) ? body.paths : [];
+      expand = body.expand === true;
+    } else {
+      const form = new URLSearchParams(text);
+      paths = form.getAll('paths');
+      expand = form.get('expand') === 'true';
+    }
+    const found = treeEntries(state, '', true).filter((entry) => paths.includes(entryPath(entry)));
+    const described = await Promise.all(found.map((entry) => describeEntry(entry)));
+    sendJson(req, res, expand ? described.map((d) => ({ ...d, lastCommit: { id: commit, title: 'fake commit', date: '2026-01-01T00:00:00.000Z' } })) : described);
   }
 
   async function modelInfo(state: RepoState, commit: string, blobs: boolean): Promise<object> {
