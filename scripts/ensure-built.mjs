@@ -3,7 +3,7 @@
 // A walk of the source folders' mtimes costs a few milliseconds; tsc costs seconds even when
 // nothing changed, which is why start no longer runs it every time.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync, utimesSync } from 'node:fs';
+import { existsSync as exists, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -32,6 +32,9 @@ function builtAt() {
   }
 }
 
+// tsc's incremental mode trusts its build info and never re-emits an output deleted by hand.
+const entryPoints = ['dist/src/cli/main.js', 'dist/workers/pull.js'];
+if (entryPoints.some((p) => !exists(join(root, p)))) rmSync(stamp, { force: true });
 const built = builtAt();
 const changed = Math.max(...inputs.map((p) => newestMtime(join(root, p))));
 if (built < 0 || changed > built) {

@@ -7,6 +7,7 @@ import type { FlmSource } from '../sources/flm/flm-source.js';
 import type { FerryConfig } from '../config/load-config.js';
 import { RegistryStore } from '../registry/registry-store.js';
 import { FerryError } from '../errors/ferry-error.js';
+import { redactUrl } from '../util/redact-url.js';
 import { BentoService } from '../services/bento-service.js';
 import { CatalogueService } from '../services/catalogue-service.js';
 import { SlotService } from '../services/slot-service.js';
@@ -108,13 +109,17 @@ export class FerryContext {
   /**
    * For CLI commands that talk to the queue: REDIS_URL (or config), else a Redis answering on
    * 127.0.0.1:6379. Unlike `serve`, never starts one: no worker would be attached to it.
+   * One PING with a short connect timeout first, so an outage is said within ~1.5 s, naming
+   * the URL (without its password), instead of after the connection's retries.
    */
-  async connectRedisForClient(): Promise<void> {
-    if (this.config.redisUrl) return;
+  async connectRedisForClient(timeoutMs = 1500): Promise<void> {
     const { answersPing } = await import('../queue/resolve-redis.js');
-    const url = 'redis://127.0.0.1:6379';
-    if (!(await answersPing(url))) {
-      throw new FerryError('redis.unavailable', 'no Redis at 127.0.0.1:6379 and REDIS_URL is not set', { hint: 'start Ferry with `npm start` (or `ferry serve`), or set REDIS_URL' });
+    const url = this.config.redisUrl ?? 'redis://127.0.0.1:6379';
+    if (!(await answersPing(url, timeoutMs))) {
+      const where = this.config.redisUrl ? redactUrl(url) : `${url} (REDIS_URL is not set)`;
+      throw new FerryError('redis.unavailable', `no Redis answered at ${where} within ${timeoutMs / 1000} s`, {
+        hint: 'start Ferry with `npm start` (or `ferry serve`), or set REDIS_URL to a running Redis',
+      });
     }
     this.config.redisUrl = url;
   }

@@ -2,6 +2,7 @@ import { resolveRedis } from '../queue/resolve-redis.js';
 import type { FerryContext } from './create-context.js';
 import { startWorkers } from './start-workers.js';
 import { waitForSignal } from './wait-for-signal.js';
+import { redactUrl } from '../util/redact-url.js';
 
 /** `ferry worker` / `npm run worker`: a worker process; any number may run on any machine. */
 export async function runWorker(ctx: FerryContext): Promise<void> {
@@ -14,7 +15,4 @@ export async function runWorker(ctx: FerryContext): Promise<void> {
   await waitForSignal();
 }
 
-/** Redis URLs may carry a password. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
-}
+export { redactUrl };

@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   'model.pull_job_not_found': 404,
   'model.verify_job_not_found': 404,
   'model.corrupt': 409,
+  'model.files_missing': 409,
   'registry.corrupt': 500,
   'registry.locked': 503,
   'registry.io': 500,
@@ -52,6 +53,9 @@ export const ERROR_CODES = {
   'registry.import_invalid': 422,
   'registry.not_found': 404,
   'registry.mount_failed': 502,
+  'file.not_found': 404,
+  'file.access_denied': 403,
+  'server.port_in_use': 500,
   'internal': 500,
 } as const;
 
