@@ -140,7 +140,7 @@ export class ModelService {
     const slots = (await this.deps.slotsUsing?.(id)) ?? [];
     if (slots.length > 0) {
       throw new FerryError('model.in_use', `model "${id}" is assigned to slot(s) ${slots.join(', ')}`, {
-        hint: 'unload the slot or swap its model first',
+        hint: `unload the slot first (${slots.map((s) => `ferry slot unload ${s}`).join('; ')}), or swap its model`,
       });
     }
     const { removed, owned } = await this.deps.registry.mutate((draft) => {
