@@ -84,6 +84,13 @@ export class ModelService {
     return this.deps.openAIExtras ? [...rows, ...(await this.deps.openAIExtras())] : rows;
   }
 
+  /** One entry of listOpenAI() by id (a registry id, a slot name or a file-registry ref). */
+  async getOpenAI(id: string): Promise<OpenAIModel> {
+    const found = (await this.listOpenAI()).find((m) => m.id === id);
+    if (!found) throw new FerryError('model.not_found', `no model ${describe(id)} is served or registered here`, { hint: 'GET /v1/models lists them' });
+    return found;
+  }
+
   async get(id: string): Promise<RegistryEntry> {
     assertModelId(id);
     const entry = await this.deps.registry.get(id);
