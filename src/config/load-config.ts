@@ -41,6 +41,10 @@ const buildConfigFileSchema = (Type: JavaScriptTypeBuilder) =>
     direct_io: Type.Optional(Type.Boolean()),
     /** Files at least this large are downloaded on a worker thread of their own (0: every file). */
     download_thread_min_bytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** The server's log level; "debug" adds one line per HTTP request. */
+    log_level: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)))),
+    /** "auto": readable lines on a terminal, JSON otherwise; "pretty" or "json" always. */
+    log_format: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('pretty'), Type.Literal('json')])),
     registries: Type.Optional(
       Type.Record(
         Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }),
@@ -99,6 +103,8 @@ export interface FerryConfig {
   diskMarginBytes: number;
   directIo: boolean;
   downloadThreadMinBytes: number;
+  logLevel: string;
+  logFormat: 'auto' | 'pretty' | 'json';
   registries: Record<string, { url: string; mount_point?: string }>;
   mountBin: string;
   archiveMaxBytes: number;
@@ -148,6 +154,8 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     diskMarginBytes: file.disk_margin_bytes ?? 256 * 1024 * 1024,
     directIo: file.direct_io ?? true,
     downloadThreadMinBytes: file.download_thread_min_bytes ?? 128 * 1024 * 1024,
+    logLevel: env.LOG_LEVEL || file.log_level || 'info',
+    logFormat: file.log_format ?? 'auto',
     registries: file.registries ?? {},
     mountBin: file.mount_bin ?? 'mount',
     archiveMaxBytes: file.archive_max_bytes ?? 512 * 1024 ** 3,
