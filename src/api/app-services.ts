@@ -6,6 +6,7 @@ import type { PullService } from '../services/pull-service.js';
 import type { SlotService } from '../services/slot-service.js';
 import type { SlotControlService } from '../services/slot-control-service.js';
 import type { VerifyService } from '../services/verify-service.js';
+import type { MetricsService } from '../services/metrics-service.js';
 
 /** What the routes may call. Routes never reach past these into files or Redis. */
 export interface AppServices {
@@ -17,4 +18,6 @@ export interface AppServices {
   catalogue: CatalogueService;
   verify: VerifyService;
   slotControl: SlotControlService;
+  /** GET /metrics; absent: no metrics route (tests that build a partial app). */
+  metrics?: MetricsService;
 }

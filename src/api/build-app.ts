@@ -12,6 +12,7 @@ import { registryRoutes } from './routes/registry-routes.js';
 import { slotRoutes } from './routes/slot-routes.js';
 import { catalogueRoutes } from './routes/catalogue-routes.js';
 import { verifyRoutes } from './routes/verify-routes.js';
+import { metricsRoutes } from './routes/metrics-routes.js';
 
 export interface BuildAppOptions {
   services: AppServices;
@@ -37,6 +38,7 @@ export async function buildApp({ services, logger = false, loggerInstance, dashb
   });
   await app.register(errorHandler);
   await app.register(requestLog);
+  await app.register(metricsRoutes, { services }); // early: its onResponse hook counts every route
   await app.register(healthRoutes, { services });
   await app.register(modelRoutes, { services });
   await app.register(openaiRoutes, { services });

@@ -176,7 +176,16 @@ export class FerryContext {
 
   async apiServices(): Promise<AppServices> {
     const { verify, slotControl } = await this.slotJobServices();
-    return { models: this.models, health: this.health, pulls: await this.pulls(), bento: this.bento, slots: this.slots, catalogue: this.catalogue, verify, slotControl };
+    return { models: this.models, health: this.health, pulls: await this.pulls(), bento: this.bento, slots: this.slots, catalogue: this.catalogue, verify, slotControl, metrics: await this.metricsService() };
+  }
+
+  /** /metrics, read from the same queues (and Redis) as everything else; prom-client loads here only. */
+  private async metricsService(): Promise<import('../services/metrics-service.js').MetricsService> {
+    const [{ MetricsService }, { PullMetricsStore }] = await Promise.all([import('../services/metrics-service.js'), import('../queue/pull-metrics-store.js')]);
+    const { verifyQueue, warmQueue } = await this.slotJobServices();
+    const pull = (await this.pullQueueStore()).queue;
+    const queues = { pull, verify: verifyQueue.queue, warm: warmQueue.queue } as unknown as Record<string, import('bullmq').Queue>;
+    return new MetricsService({ redis: this.redis, queues, pullMetrics: new PullMetricsStore(this.redis, this.config.queuePrefix), registry: this.registry });
   }
 
   /** The verify and warm queues and the services on them (issue #4), built on first use like pulls(). */
