@@ -8,5 +8,7 @@ export default defineConfig({
     // Two cores here: more parallel files only make timing-sensitive tests (stalls, kills) flaky.
     maxWorkers: 2,
     pool: 'forks',
+    // After each file's own cleanup: its Redis prefixes must be empty (the Redis is shared).
+    setupFiles: ['test/support/redis-leak-check.ts'],
   },
 });

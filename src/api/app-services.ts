@@ -8,6 +8,7 @@ import type { SlotControlService } from '../services/slot-control-service.js';
 import type { VerifyService } from '../services/verify-service.js';
 import type { WorkerService } from '../services/worker-service.js';
 import type { MirrorService } from '../mirror/mirror-service.js';
+import type { MetricsService } from '../services/metrics-service.js';
 
 /** What the routes may call. Routes never reach past these into files or Redis. */
 export interface AppServices {
@@ -23,4 +24,6 @@ export interface AppServices {
   workers: WorkerService;
   /** The Hub mirror under /hub (issue #13); absent: no /hub routes. */
   mirror?: MirrorService;
+  /** GET /metrics; absent: no metrics route (tests that build a partial app). */
+  metrics?: MetricsService;
 }

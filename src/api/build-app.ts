@@ -1,5 +1,6 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { errorHandler } from './error-handler.js';
+import { requestLog } from './request-log.js';
 import type { AppServices } from './app-services.js';
 import { healthRoutes } from './routes/health-routes.js';
 import { modelRoutes } from './routes/model-routes.js';
@@ -14,10 +15,13 @@ import { verifyRoutes } from './routes/verify-routes.js';
 import { workerRoutes } from './routes/worker-routes.js';
 import { dashboardRoutes } from './routes/dashboard-routes.js';
 import { mirrorRoutes } from '../mirror/mirror-routes.js';
+import { metricsRoutes } from './routes/metrics-routes.js';
 
 export interface BuildAppOptions {
   services: AppServices;
   logger?: boolean | object;
+  /** A ready pino logger (src/app/logger-options.ts); takes precedence over `logger`. */
+  loggerInstance?: FastifyBaseLogger;
   /** Queues shown by the dashboard at /admin/queues; none: no dashboard. */
   dashboardQueues?: Queue[];
   /** The built web page. @defaultValue dist/web of this checkout */
@@ -25,9 +29,11 @@ export interface BuildAppOptions {
 }
 
 /** The HTTP API. Built once per process; tests drive it with `app.inject()` or a real listen. */
-export async function buildApp({ services, logger = false, dashboardQueues, webRoot }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp({ services, logger = false, loggerInstance, dashboardQueues, webRoot }: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger,
+    ...(loggerInstance ? { loggerInstance } : { logger }),
+    // One line per request, at debug, from requestLog below instead of fastify's two at info.
+    logController: new LogController({ disableRequestLogging: true }),
     // JSON bodies here are small coordinate objects; archives have their own streamed route.
     bodyLimit: 64 * 1024,
     // Ids may be 128 characters (more once percent-encoded); find-my-way's default of 100 answered 414 for valid ids.
@@ -36,6 +42,8 @@ export async function buildApp({ services, logger = false, dashboardQueues, webR
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
   await app.register(errorHandler);
+  await app.register(requestLog);
+  await app.register(metricsRoutes, { services }); // early: its onResponse hook counts every route
   await app.register(healthRoutes, { services });
   await app.register(modelRoutes, { services });
   await app.register(openaiRoutes, { services });

@@ -32,6 +32,28 @@ export const errorHandler = fp(async (app: FastifyInstance) => {
 });
 
 function clientMessage(err: FastifyError): string {
-  if (err.validation) return `invalid request: ${err.message}`;
-  return err.message;
+  // For a union (a body that may also be null) ajv reports every branch; the deepest issue is
+  // the one about what the client actually sent.
+  const first = err.validation?.reduce((a, b) => (b.instancePath.length > a.instancePath.length ? b : a));
+  if (!first) return err.message;
+  return `invalid request: ${fieldOf(err.validationContext ?? 'request', first)}: ${problemOf(first)}`;
+}
+
+type ValidationIssue = NonNullable<FastifyError['validation']>[number];
+
+/**
+ * The field a schema failure is about, as `body.files.2.name`: for a missing or an unknown
+ * property that is the property itself, which ajv keeps in `params`, not in the path.
+ */
+function fieldOf(context: string, issue: ValidationIssue): string {
+  const params = issue.params as { missingProperty?: string; additionalProperty?: string };
+  const path = issue.instancePath.split('/').filter(Boolean);
+  const leaf = params.missingProperty ?? params.additionalProperty;
+  return [context, ...path, ...(leaf ? [leaf] : [])].join('.');
+}
+
+function problemOf(issue: ValidationIssue): string {
+  if (issue.keyword === 'required') return 'is required';
+  if (issue.keyword === 'additionalProperties') return 'is not a known field';
+  return issue.message ?? 'is invalid';
 }

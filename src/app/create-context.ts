@@ -7,6 +7,7 @@ import type { FlmSource } from '../sources/flm/flm-source.js';
 import type { FerryConfig } from '../config/load-config.js';
 import { RegistryStore } from '../registry/registry-store.js';
 import { FerryError } from '../errors/ferry-error.js';
+import { redactUrl } from '../util/redact-url.js';
 import { BentoService } from '../services/bento-service.js';
 import { CatalogueService } from '../services/catalogue-service.js';
 import { SlotService } from '../services/slot-service.js';
@@ -109,13 +110,17 @@ export class FerryContext {
   /**
    * For CLI commands that talk to the queue: REDIS_URL (or config), else a Redis answering on
    * 127.0.0.1:6379. Unlike `serve`, never starts one: no worker would be attached to it.
+   * One PING with a short connect timeout first, so an outage is said within ~1.5 s, naming
+   * the URL (without its password), instead of after the connection's retries.
    */
-  async connectRedisForClient(): Promise<void> {
-    if (this.config.redisUrl) return;
+  async connectRedisForClient(timeoutMs = 1500): Promise<void> {
     const { answersPing } = await import('../queue/resolve-redis.js');
-    const url = 'redis://127.0.0.1:6379';
-    if (!(await answersPing(url))) {
-      throw new FerryError('redis.unavailable', 'no Redis at 127.0.0.1:6379 and REDIS_URL is not set', { hint: 'start Ferry with `npm start` (or `ferry serve`), or set REDIS_URL' });
+    const url = this.config.redisUrl ?? 'redis://127.0.0.1:6379';
+    if (!(await answersPing(url, timeoutMs))) {
+      const where = this.config.redisUrl ? redactUrl(url) : `${url} (REDIS_URL is not set)`;
+      throw new FerryError('redis.unavailable', `no Redis answered at ${where} within ${timeoutMs / 1000} s`, {
+        hint: 'start Ferry with `npm start` (or `ferry serve`), or set REDIS_URL to a running Redis',
+      });
     }
     this.config.redisUrl = url;
   }
@@ -175,7 +180,7 @@ export class FerryContext {
     const { verify, slotControl } = await this.slotJobServices();
     const { WorkerService } = await import('../services/worker-service.js');
     const workers = new WorkerService({ queues: await this.dashboardQueues() });
-    return { models: this.models, health: this.health, pulls: await this.pulls(), bento: this.bento, slots: this.slots, catalogue: this.catalogue, verify, slotControl, workers, mirror: await this.mirror() };
+    return { models: this.models, health: this.health, pulls: await this.pulls(), bento: this.bento, slots: this.slots, catalogue: this.catalogue, verify, slotControl, workers, mirror: await this.mirror(), metrics: await this.metricsService() };
   }
 
   /** The Hub mirror under /hub (src/mirror/), built on first use. */
@@ -185,6 +190,15 @@ export class FerryContext {
       this.mirrorService = buildMirrorService(this.config, this.registry, await this.pullQueueStore());
     }
     return this.mirrorService;
+  }
+
+  /** /metrics, read from the same queues (and Redis) as everything else; prom-client loads here only. */
+  private async metricsService(): Promise<import('../services/metrics-service.js').MetricsService> {
+    const [{ MetricsService }, { PullMetricsStore }] = await Promise.all([import('../services/metrics-service.js'), import('../queue/pull-metrics-store.js')]);
+    const { verifyQueue, warmQueue } = await this.slotJobServices();
+    const pull = (await this.pullQueueStore()).queue;
+    const queues = { pull, verify: verifyQueue.queue, warm: warmQueue.queue } as unknown as Record<string, import('bullmq').Queue>;
+    return new MetricsService({ redis: this.redis, queues, pullMetrics: new PullMetricsStore(this.redis, this.config.queuePrefix), registry: this.registry });
   }
 
   /** The verify and warm queues and the services on them (issue #4), built on first use like pulls(). */

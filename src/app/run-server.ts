@@ -1,21 +1,30 @@
 import { buildApp } from '../api/build-app.js';
 import { resolveRedis } from '../queue/resolve-redis.js';
+import { redactUrl } from '../util/redact-url.js';
 import type { FerryContext } from './create-context.js';
+import { createLogger } from './logger-options.js';
 import { startWorkers } from './start-workers.js';
 import { waitForSignal } from './wait-for-signal.js';
 
 /** `ferry serve`: resolve Redis (starting one if needed), listen, and run until a signal. */
 export async function runServer(ctx: FerryContext, opts: { withWorker: boolean }): Promise<void> {
-  const redis = await resolveRedis(ctx.config.redisUrl, ctx.config.home);
-  ctx.config.redisUrl = redis.url;
+  const { config } = ctx;
+  const logger = createLogger(config);
+  const redis = await resolveRedis(config.redisUrl, config.home);
+  config.redisUrl = redis.url;
   if (redis.stop) ctx.onClose(redis.stop);
-  const app = await buildApp({ services: await ctx.apiServices(), dashboardQueues: await ctx.dashboardQueues(), logger: { level: process.env.LOG_LEVEL ?? 'info' } });
+  const app = await buildApp({ services: await ctx.apiServices(), dashboardQueues: await ctx.dashboardQueues(), loggerInstance: logger });
   ctx.onClose(() => app.close());
   if (opts.withWorker) {
-    const workers = await startWorkers(ctx);
+    const workers = await startWorkers(ctx, { log: (m) => logger.info(`worker: ${m}`) });
     ctx.onClose(() => workers.close());
   }
-  await app.listen({ port: ctx.config.port, host: ctx.config.host });
+  await app.listen({ port: config.port, host: config.host, listenTextResolver: (base) => `listening on ${base} (dashboard ${base}/, queues ${base}/admin/queues)` });
+  logger.info(`Redis ${redactUrl(redis.url)} (${describeSource(redis.source)}); ${opts.withWorker ? `one worker in this process, ${config.workerConcurrency} pulls at a time` : 'no worker here: run `ferry worker`'}; log_level ${config.logLevel}`);
   const signal = await waitForSignal();
-  app.log.info({ signal }, 'shutting down');
+  logger.info(`${signal}: shutting down; active pulls get up to ${config.shutdownGraceS} s (shutdown_grace_s) and keep their partial files; Ctrl-C again to quit now`);
+}
+
+function describeSource(source: 'env' | 'local' | 'child'): string {
+  return { env: 'REDIS_URL / redis_url', local: 'found on 127.0.0.1:6379', child: 'started by Ferry, stopped on exit' }[source];
 }

@@ -1,3 +1,4 @@
+import type { Worker } from 'bullmq';
 import type { FerryContext } from './create-context.js';
 import { startJobWorker } from '../queue/job-worker.js';
 import { QUEUE_NAMES } from '../queue/queue-names.js';
@@ -11,6 +12,8 @@ import { verifyModel } from '../services/verify-model.js';
 export interface RunningSlotWorkers {
   /** Hooks for the pull worker: a swap's pull continues with verify and warm. */
   pullHooks: Pick<PullWorkerOptions, 'onCompleted' | 'onFailed'>;
+  /** The BullMQ workers by queue name (for the stalled-job counters). */
+  workers: Record<string, Worker>;
   close(): Promise<void>;
 }
 
@@ -41,6 +44,7 @@ export async function startSlotWorkers(ctx: FerryContext, log: (m: string) => vo
     process: (job) => warmer.warm(job.data),
   });
   return {
+    workers: { [QUEUE_NAMES.verify]: verify.worker as Worker, [QUEUE_NAMES.warm]: warm.worker as Worker },
     pullHooks: {
       onCompleted: (data, result) => chain.onPullCompleted(data, result),
       onFailed: (data, failure) => chain.onPullFailed(data, failure),

@@ -1,4 +1,9 @@
+import type { Worker } from 'bullmq';
 import type { FerryContext } from './create-context.js';
+import { PullMetricsStore } from '../queue/pull-metrics-store.js';
+import { QUEUE_NAMES } from '../queue/queue-names.js';
+import { redactUrl } from '../util/redact-url.js';
+import { watchPullOutcomes } from './watch-pull-outcomes.js';
 
 export interface RunningWorkers {
   close(): Promise<void>;
@@ -57,6 +62,11 @@ export async function startWorkers(ctx: FerryContext, opts: { log?: (m: string) 
         job,
       ),
   });
+  const metrics = new PullMetricsStore(ctx.redis, config.queuePrefix);
+  watchPullOutcomes(pull.worker, { log, metrics });
+  const byQueue: Record<string, Worker> = { [QUEUE_NAMES.pull]: pull.worker as unknown as Worker, ...slotWorkers.workers };
+  for (const [queue, worker] of Object.entries(byQueue)) worker.on('stalled', () => void metrics.recordStalled(queue).catch(() => undefined));
+  log(`worker started (pid ${process.pid}), taking jobs from ${redactUrl(config.redisUrl!)}: pull, verify and warm, ${config.workerConcurrency} pulls at a time`);
   const sweep = async () => {
     for (const path of await cleanStalePartials(config.pullRoot)) log(`removed stale partial ${path}`);
   };

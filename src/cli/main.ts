@@ -8,18 +8,21 @@ import { registerRegistryCommands } from './commands/registry-command.js';
 import { registerServeCommands } from './commands/serve-command.js';
 import { registerSlotCommands } from './commands/slot-command.js';
 import { registerCatalogueCommands } from './commands/catalogue-command.js';
-import { reportError } from './output.js';
+import { exitQuietlyOnEpipe, reportError } from './output.js';
 import { registerVerifyCommands } from './commands/verify-command.js';
 import { registerSlotChangeCommands } from './commands/slot-change-command.js';
 import { registerInitCommands } from './commands/init-command.js';
 import { registerMirrorCommands } from './commands/mirror-command.js';
+import { ferryVersion } from './version.js';
 
 /** `ferry`: every command builds one context lazily so `--help` needs no config or Redis. */
 export async function main(argv: string[]): Promise<number> {
+  exitQuietlyOnEpipe();
   let ctx: FerryContext | undefined;
   const getContext = async () => (ctx ??= new FerryContext(loadConfig()));
   const program = new Command('ferry')
     .description('Ferry: the model-weights registry and pull service')
+    .version(ferryVersion(), '-V, --version', 'print the version')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
   const model = registerModelCommands(program, getContext);

@@ -61,6 +61,10 @@ const buildConfigFileSchema = (Type: JavaScriptTypeBuilder) =>
     mirror_public: Type.Optional(Type.Boolean()),
     /** File downloads from /hub streaming at once per client address. */
     mirror_max_streams_per_client: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
+    /** The server's log level; "debug" adds one line per HTTP request. */
+    log_level: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)))),
+    /** "auto": readable lines on a terminal, JSON otherwise; "pretty" or "json" always. */
+    log_format: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('pretty'), Type.Literal('json')])),
     registries: Type.Optional(
       Type.Record(
         Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }),
@@ -130,6 +134,8 @@ export interface FerryConfig {
   mirrorRefTtlS: number;
   mirrorPublic: boolean;
   mirrorMaxStreamsPerClient: number;
+  logLevel: string;
+  logFormat: 'auto' | 'pretty' | 'json';
   registries: Record<string, { url: string; mount_point?: string }>;
   mountBin: string;
   archiveMaxBytes: number;
@@ -188,6 +194,8 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     mirrorRefTtlS: file.mirror_ref_ttl_s ?? 300,
     mirrorPublic: file.mirror_public ?? false,
     mirrorMaxStreamsPerClient: file.mirror_max_streams_per_client ?? 8,
+    logLevel: env.LOG_LEVEL || file.log_level || 'info',
+    logFormat: file.log_format ?? 'auto',
     registries: file.registries ?? {},
     mountBin: file.mount_bin ?? 'mount',
     archiveMaxBytes: file.archive_max_bytes ?? 512 * 1024 ** 3,

@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   'model.pull_job_not_found': 404,
   'model.verify_job_not_found': 404,
   'model.corrupt': 409,
+  'model.files_missing': 409,
   'registry.corrupt': 500,
   'registry.locked': 503,
   'registry.io': 500,
@@ -63,6 +64,9 @@ export const ERROR_CODES = {
   'mirror.range_not_satisfiable': 416,
   'mirror.upstream_unavailable': 502,
   'mirror.too_many_streams': 429,
+  'file.not_found': 404,
+  'file.access_denied': 403,
+  'server.port_in_use': 500,
   'internal': 500,
 } as const;
 

@@ -29,6 +29,11 @@ export interface JobWorkerOptions<D, R> {
    * @defaultValue 1 (BullMQ's)
    */
   maxStalledCount?: number;
+  /**
+   * Log every failed attempt as `<queue> <id> failed: ...`.
+   * @defaultValue true (the pull worker says completed / failed / cancelled itself)
+   */
+  logFailures?: boolean;
   /** Called when close()'s grace period runs out with jobs still active (abort them here). */
   onGraceExpired?: () => void;
 }
@@ -69,7 +74,7 @@ export function startJobWorker<D, R>(opts: JobWorkerOptions<D, R>): RunningJobWo
     },
   );
   worker.on('error', (err) => opts.log(`${opts.queueName} worker: ${err.message}`));
-  worker.on('failed', (job, err) => opts.log(`${opts.queueName} ${job?.id} failed: ${err.message}`));
+  if (opts.logFailures !== false) worker.on('failed', (job, err) => opts.log(`${opts.queueName} ${job?.id} failed: ${err.message}`));
   return {
     worker,
     async close() {

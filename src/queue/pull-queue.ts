@@ -137,6 +137,11 @@ export class PullQueue {
     }
   }
 
+  /** Worker connections on this queue, by BullMQ's client names (CLIENT LIST). */
+  workerCount(): Promise<number> {
+    return this.queue.getWorkersCount();
+  }
+
   async isCancelRequested(jobId: string): Promise<boolean> {
     return (await this.redis.exists(this.cancelKey(jobId))) === 1;
   }

@@ -80,6 +80,8 @@ export async function startPullWorker(opts: PullWorkerOptions): Promise<RunningP
     maxStalledCount: 5,
     shutdownGraceMs: opts.shutdownGraceMs,
     log,
+    logFailures: false, // src/app/watch-pull-outcomes.ts tells failed from cancelled and retried
+
     process: async (job) => {
       const controller = new AbortController();
       active.set(job.id!, controller);
@@ -100,7 +102,6 @@ export async function startPullWorker(opts: PullWorkerOptions): Promise<RunningP
       for (const c of active.values()) c.abort('shutdown');
     },
   });
-  running.worker.on('completed', (job) => log(`pull ${job.id} (${job.data.model_id}) completed`));
 
   return {
     worker: running.worker,

@@ -17,8 +17,12 @@ export interface VerifyFileResult {
   ok: boolean | null;
 }
 
-/** ok: every digest matched; corrupt: one did not; not_verifiable: the entry has no sha256 (FLM directories). */
-export type VerifyOutcome = 'ok' | 'corrupt' | 'not_verifiable';
+/**
+ * ok: every digest matched; corrupt: one did not; missing: a file is gone (told apart from
+ * corrupt because the fix differs: restore or re-pull, no bad bytes to investigate);
+ * not_verifiable: the entry has no sha256 (FLM directories).
+ */
+export type VerifyOutcome = 'ok' | 'corrupt' | 'missing' | 'not_verifiable';
 export type VerifyState = 'queued' | 'running' | VerifyOutcome | 'failed';
 
 export interface VerifyJobData {

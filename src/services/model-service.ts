@@ -84,6 +84,13 @@ export class ModelService {
     return this.deps.openAIExtras ? [...rows, ...(await this.deps.openAIExtras())] : rows;
   }
 
+  /** One entry of listOpenAI() by id (a registry id, a slot name or a file-registry ref). */
+  async getOpenAI(id: string): Promise<OpenAIModel> {
+    const found = (await this.listOpenAI()).find((m) => m.id === id);
+    if (!found) throw new FerryError('model.not_found', `no model ${describe(id)} is served or registered here`, { hint: 'GET /v1/models lists them' });
+    return found;
+  }
+
   async get(id: string): Promise<RegistryEntry> {
     assertModelId(id);
     const entry = await this.deps.registry.get(id);
@@ -140,7 +147,7 @@ export class ModelService {
     const slots = (await this.deps.slotsUsing?.(id)) ?? [];
     if (slots.length > 0) {
       throw new FerryError('model.in_use', `model "${id}" is assigned to slot(s) ${slots.join(', ')}`, {
-        hint: 'unload the slot or swap its model first',
+        hint: `unload the slot first (${slots.map((s) => `ferry slot unload ${s}`).join('; ')}), or swap its model`,
       });
     }
     const { removed, owned } = await this.deps.registry.mutate((draft) => {

@@ -111,6 +111,11 @@ export class PullService {
     return this.deps.queue.list();
   }
 
+  /** Workers attached to the pull queue now (any host), so a client can say when none is. */
+  workerCount(): Promise<number> {
+    return this.deps.queue.workerCount();
+  }
+
   /**
    * Calls `emit` with the status at each change and at least every `heartbeatMs`, until the
    * pull finishes or `signal` aborts. Polls Redis, which every API process shares.
@@ -170,10 +175,14 @@ export class PullService {
     };
   }
 
-  /** Present means: a row, its file on disk, and (when asked for) the same sha256. */
+  /**
+   * Present means: a row, its file on disk, (when asked for) the same sha256, and no verify
+   * that found it corrupt or missing: `ferry model verify`'s hint is to pull such a model again.
+   */
   private async presentEntry(modelId: string, sha256?: string): Promise<RegistryEntry | undefined> {
     const entry = await this.deps.registry.get(modelId);
     if (!entry?.sha256 || (sha256 && entry.sha256 !== sha256)) return undefined;
+    if (entry.metadata && typeof entry.metadata === 'object' && 'corrupt' in entry.metadata) return undefined;
     const exists = await stat(entry.path).then(() => true, () => false);
     return exists ? entry : undefined;
   }

@@ -47,6 +47,7 @@ export class SlotChain {
   async onVerifyFinished(data: VerifyJobData, result: VerifyResult): Promise<void> {
     const slot = data.chain?.slot;
     if (!slot) return;
+    if (result.state === 'missing') return this.endSwap(slot, 'error', `${data.model_id} is missing ${result.corrupt!.file}`);
     if (result.state === 'corrupt') {
       const c = result.corrupt!;
       return this.endSwap(slot, 'error', `${data.model_id} is corrupt: ${c.file} has sha256 ${c.found}, expected ${c.expected}`);

@@ -33,6 +33,17 @@ export interface SlotChangeStarted {
   status_url: string;
 }
 
+/** What unload answers (202: a warm job on a worker stops the backend). */
+export interface SlotUnloadStarted {
+  slot: string;
+  /** The model the slot had as its default, now cleared. */
+  model: string | null;
+  action: 'unload';
+  job_id: string;
+  state: string;
+  status_url: string;
+}
+
 /** A slot as GET /api/slots/:name shows it: while a swap pulls, the pull's status too. */
 export type SlotDetail = SlotView & { pull: PullStatus | null };
 
@@ -81,6 +92,20 @@ export class SlotControlService {
     if (idle) await states.update(name, { model_id: started.model_id, swap: marker });
     else await states.update(name, { swap: marker, message: `pulling ${started.model_id}; still serving ${before.model_id ?? 'the old model'}` });
     return { slot: name, model: started.model_id, action: 'pull', job_id: started.id, state: idle ? 'pulling' : before.state, status_url: statusUrl(name) };
+  }
+
+  /**
+   * `ferry slot unload`: the slot file's `[model] default` is cleared (an inactive slot, so
+   * the model is no longer in use), then a warm job on a worker stops the backend, under the
+   * same per-slot lock as loads, and leaves the slot offline. The worker that started a
+   * backend, or any on its host, can stop it.
+   */
+  async unload(name: string): Promise<SlotUnloadStarted> {
+    const before = await readSlotConfig(this.deps.slotsDir, name);
+    await updateSlotConfig(this.deps.slotsDir, name, (c) => void delete c.model.default);
+    const jobId = await this.deps.warmQueue.enqueue({ slot: name, requested_at: Date.now() });
+    const state = await this.deps.slots.states.read(name);
+    return { slot: name, model: before.model.default || null, action: 'unload', job_id: jobId, state: state.state, status_url: statusUrl(name) };
   }
 
   /** True once a warm job has finished (either way), so a waiting CLI can stop polling. */

@@ -59,7 +59,7 @@ export async function verifyModel(registry: RegistryStore, job: VerifyModelJob):
   }
   await record(registry, entry, corrupt, at);
   return corrupt
-    ? { model_id: entry.id, state: 'corrupt', files, bytes: done, corrupt }
+    ? { model_id: entry.id, state: corrupt.found === 'missing' ? 'missing' : 'corrupt', files, bytes: done, corrupt }
     : { model_id: entry.id, state: 'ok', files, bytes: done, verified_at: at };
 }
 

@@ -13,7 +13,7 @@ export interface VerifyStarted {
   resumed?: boolean;
 }
 
-const FINISHED: VerifyState[] = ['ok', 'corrupt', 'not_verifiable', 'failed'];
+const FINISHED: VerifyState[] = ['ok', 'corrupt', 'missing', 'not_verifiable', 'failed'];
 
 /** Starting and reading verify jobs; workers do the hashing (the API never reads weights). */
 export class VerifyService {

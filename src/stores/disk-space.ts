@@ -1,5 +1,6 @@
 import { mkdir, statfs } from 'node:fs/promises';
 import { FerryError } from '../errors/ferry-error.js';
+import { humanBytes } from '../util/human-bytes.js';
 
 /** Refuses with model.insufficient_disk unless `dir` has `needed` bytes plus `margin` free. */
 export async function assertFreeSpace(dir: string, needed: number, margin: number): Promise<void> {
@@ -7,7 +8,8 @@ export async function assertFreeSpace(dir: string, needed: number, margin: numbe
   const fs = await statfs(dir);
   const free = fs.bavail * fs.bsize;
   if (free < needed + margin) {
-    throw new FerryError('model.insufficient_disk', `not enough free space in ${dir}: need ${needed} bytes plus a ${margin}-byte margin, ${free} free`, {
+    throw new FerryError('model.insufficient_disk', `not enough free space in ${dir}: ${humanBytes(free)} free, ${humanBytes(needed + margin)} needed (${humanBytes(needed)} plus a ${humanBytes(margin)} margin)`, {
+      hint: 'free some space, or point pull_root in config.toml at a larger disk (disk_margin_bytes sets the margin)',
       details: { needed_bytes: needed, margin_bytes: margin, free_bytes: free },
     });
   }

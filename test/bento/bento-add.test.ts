@@ -161,6 +161,12 @@ describe('ferry bento add', () => {
       const bad = await ferry('bento', 'add', source, '--name', 'my-model', '--label', 'nonsense');
       expect(bad.exitCode).not.toBe(0);
       expect(bad.stderr).toMatch(/^ferry: bento\.invalid_name: label "nonsense": expected key=value/);
+      // export without --out writes <name>-<version>.bentomodel in the working directory
+      const out = await mkdtemp(join(work, 'out-'));
+      const exported = await execa(process.execPath, [MAIN, 'bento', 'export', 'my-model:latest'], { cwd: out, env: childEnv(temp.env), extendEnv: false, reject: false });
+      expect(exported.exitCode, exported.stderr).toBe(0);
+      expect(await readdir(out)).toEqual([`my-model-${model.version}.bentomodel`]);
+      expect(exported.stdout).toBe(`exported my-model-${model.version}.bentomodel to ${join(out, `my-model-${model.version}.bentomodel`)}`);
     } finally {
       await temp.cleanup();
     }

@@ -39,7 +39,7 @@ describe('ferry model pull / pull status / pull cancel', () => {
     h.hub.fault('acme/cli-GGUF', 'slow-Q4_K_M.gguf', { kind: 'slow', bytesPerSecond: 256 * 1024 });
     const r = await ferry(['model', 'pull', 'slow', '--hf-repo', 'acme/cli-GGUF', '--hf-file', 'slow-Q4_K_M.gguf', '--detach']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^slow: queued as [0-9a-f]{16}$/m);
+    expect(r.stdout).toMatch(/^slow: queued as [0-9a-f]{16}; follow it with: ferry pull status slow$/m);
     await h.waitForState('slow', ['running']);
     const c = await ferry(['pull', 'cancel', 'slow']);
     expect(c.exitCode, c.stderr).toBe(0);

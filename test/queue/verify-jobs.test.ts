@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,7 +34,7 @@ describe('verify jobs', () => {
     expect(res.json().id).toMatch(/^[0-9a-f]{16}$/);
     return waitFor(`verify of ${id}`, async () => {
       const s = (await h.app.inject(`/api/models/${encodeURIComponent(id)}/verify/status`)).json();
-      return ['ok', 'corrupt', 'not_verifiable', 'failed'].includes(s.state) ? s : undefined;
+      return ['ok', 'corrupt', 'missing', 'not_verifiable', 'failed'].includes(s.state) ? s : undefined;
     });
   }
 
@@ -59,6 +59,7 @@ describe('verify jobs', () => {
     expect(r.exitCode, r.stderr).toBe(1);
     expect(r.stdout).toContain(`bad: CORRUPT ${file}: sha256 ${found}, expected ${sha(bytes)}`);
     expect(r.stderr).toMatch(/^ferry: model\.corrupt: bad is corrupt/m);
+    expect(r.stderr).toMatch(/^  hint: pull it again: ferry model pull bad$/m);
     const entry = (await h.app.inject('/api/models/bad')).json();
     expect(entry.metadata.corrupt).toMatchObject({ expected: sha(bytes), found, file });
     expect(entry.verified_at).toBeUndefined();
@@ -72,6 +73,36 @@ describe('verify jobs', () => {
     const fixed = (await h.app.inject('/api/models/bad')).json();
     expect(fixed.metadata?.corrupt).toBeUndefined();
     expect(fixed.verified_at).toBeTruthy();
+  });
+
+  it('reports a deleted file as missing (not corrupt), with a hint naming the real id', async () => {
+    const { file, bytes } = await addModel('gone');
+    await rm(file);
+    const r = await ferry(['model', 'verify', 'gone']);
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stdout).toContain(`gone: MISSING ${file} (expected sha256 ${sha(bytes)})`);
+    expect(r.stdout).not.toContain('CORRUPT');
+    expect(r.stderr.trimEnd().split('\n')).toEqual(['ferry: model.files_missing: gone is missing files', '  hint: pull it again: ferry model pull gone']);
+    expect((await h.app.inject('/api/models/gone/verify/status')).json()).toMatchObject({ state: 'missing', corrupt: { found: 'missing', file } });
+    await h.ctx.models.remove('gone'); // the --all case below expects only healthy rows
+  });
+
+  it("the corrupt hint's command works: a pull of a model marked corrupt fetches it again instead of answering already present", async () => {
+    h.hub.addRepo({ id: 'acme/re-GGUF', files: [{ path: 're-Q4_K_M.gguf', size: 256 * 1024, seed: 9 }] });
+    const first = await ferry(['model', 'pull', 're', '--hf-repo', 'acme/re-GGUF', '--hf-file', 're-Q4_K_M.gguf']);
+    expect(first.exitCode, first.stderr).toBe(0);
+    const entry = (await h.app.inject('/api/models/re')).json();
+    const good = await readFile(entry.path);
+    await writeFile(entry.path, Buffer.alloc(good.length, 1)); // same size, wrong bytes
+    const v = await ferry(['model', 'verify', 're']);
+    expect(v.exitCode).toBe(1);
+    expect(v.stderr).toContain('hint: pull it again: ferry model pull re');
+    const again = await ferry(['model', 'pull', 're']);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stdout).not.toContain('already present');
+    expect(again.stdout).toMatch(/^re: completed -> /m);
+    expect(sha(await readFile(entry.path))).toBe(sha(good));
+    expect((await h.app.inject('/api/models/re')).json().metadata?.corrupt).toBeUndefined();
   });
 
   it('reports an FLM directory as not verifiable, not corrupt, and leaves the entry alone', async () => {

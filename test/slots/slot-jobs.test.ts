@@ -1,10 +1,14 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readSlotConfig } from '../../src/slots/slot-config.js';
 import { startPullHarness, type PullHarness } from '../support/pull-harness.js';
-import { spawnWorker } from '../support/worker-process.js';
+import { REPO_ROOT, spawnWorker } from '../support/worker-process.js';
+import { childEnv } from '../support/temp-home.js';
+
+const CLI = join(REPO_ROOT, 'dist/src/cli/main.js');
 import { isAlive, readState, SLOT_CONFIG_TOML, stateHistory, waitFor, writeSlot } from '../support/slot-harness.js';
 
 let h: PullHarness;
@@ -76,6 +80,30 @@ describe('assign and warm', () => {
     pids.push(again.pid as number);
     expect(await stateHistory(slotsDir, 'primary')).toEqual(['warming', 'ready', 'unloading', 'warming', 'ready']);
     expect(isAlive(pidA)).toBe(false); // the old backend was stopped
+  });
+
+  it('ferry slot unload stops the backend, leaves the slot offline and frees the model for removal', async () => {
+    await addModel('model-u');
+    await writeSlot(slotsDir, 'primary');
+    await h.app.inject({ method: 'POST', url: '/api/slots/primary/assign', payload: { model: 'model-u' } });
+    const ready = await slotState('primary', ['ready', 'error']);
+    expect(ready.state, String(ready.message)).toBe('ready');
+    const pid = ready.pid as number;
+    pids.push(pid);
+    const refused = await h.app.inject({ method: 'DELETE', url: '/api/models/model-u' });
+    expect(refused.json().error.hint).toContain('ferry slot unload primary');
+
+    const r = await execa('node', [CLI, 'slot', 'unload', 'primary'], { env: childEnv(h.env), extendEnv: false, reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toBe('primary: offline (model-u unloaded)');
+    expect(isAlive(pid)).toBe(false);
+    expect(await readState(slotsDir, 'primary')).toMatchObject({ state: 'offline', pid: null });
+    expect((await readSlotConfig(slotsDir, 'primary')).model.default).toBeUndefined();
+    expect((await h.app.inject({ method: 'DELETE', url: '/api/models/model-u' })).statusCode).toBe(200);
+
+    const missing = await h.app.inject({ method: 'POST', url: '/api/slots/nope/unload' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json().error.code).toBe('slot.not_found');
   });
 
   it('stops a backend left by a killed worker: its pid and host are in state.json', async () => {

@@ -1,7 +1,6 @@
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
 import { buildApp } from '../../src/api/build-app.js';
 import { FerryContext } from '../../src/app/create-context.js';
 import { startWorkers, type RunningWorkers } from '../../src/app/start-workers.js';
@@ -9,7 +8,7 @@ import { loadConfig } from '../../src/config/load-config.js';
 import type { PullStatus } from '../../src/queue/pull-status.js';
 import { startFakeHub, type FakeHub } from './fake-hub.js';
 import { TEST_TLS } from './test-tls.js';
-import { makeTempHome, REDIS_URL } from './temp-home.js';
+import { makeTempHome } from './temp-home.js';
 
 export interface PullHarness {
   hub: FakeHub;
@@ -30,8 +29,9 @@ export const TEST_CONFIG_TOML = `stall_timeout_s = 2\nretry_base_ms = 50\njob_lo
 /**
  * A fake Hub, a temp FERRY_HOME with its own BullMQ prefix on the real Redis, an API app
  * (driven with inject) and, unless told otherwise, one in-process worker.
+ * `hubTls`: the fake Hub speaks https (test/support/test-tls.ts); only processes started with
+ * NODE_EXTRA_CA_CERTS trust it.
  */
-/** `hubTls`: the fake Hub speaks https (test/support/test-tls.ts); only processes started with NODE_EXTRA_CA_CERTS trust it. */
 export async function startPullHarness(opts: { worker?: boolean; configToml?: string; hubToken?: boolean; hubTls?: boolean } = {}): Promise<PullHarness> {
   const hub = await startFakeHub(opts.hubTls ? { tls: TEST_TLS } : {});
   const temp = await makeTempHome({ HF_ENDPOINT: hub.url, ...(opts.hubToken ? { HF_TOKEN: hub.token } : {}) });
@@ -77,27 +77,13 @@ export async function startPullHarness(opts: { worker?: boolean; configToml?: st
     async cleanup() {
       for (const w of running) await w.close().catch(() => undefined);
       await app.close();
-      await dropPrefix(config.queuePrefix);
       await ctx.close();
       await hub.close();
-      await temp.cleanup();
+      await temp.cleanup(); // drops the prefix last, after every connection that could write to it is closed
     },
   };
   if (opts.worker !== false) harness.workers = await harness.startWorker();
   return harness;
 }
 
-/** Removes every key of a test's BullMQ prefix (queues and Ferry's own keys). */
-export async function dropPrefix(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
+export { dropPrefix } from './redis-prefix.js';

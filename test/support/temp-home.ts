@@ -3,10 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { loadConfig, type FerryConfig } from '../../src/config/load-config.js';
+import { dropPrefix, REDIS_URL, trackedPrefixes } from './redis-prefix.js';
 
-export const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+export { REDIS_URL };
 
-/** A throwaway FERRY_HOME with its own BullMQ prefix, removed by `cleanup`. */
+/**
+ * A throwaway FERRY_HOME with its own BullMQ prefix; `cleanup` removes both (call it after
+ * everything that talks to Redis is closed: the leak check runs after it).
+ */
 export async function makeTempHome(extraEnv: Record<string, string> = {}): Promise<{
   home: string;
   env: Record<string, string>;
@@ -17,7 +21,12 @@ export async function makeTempHome(extraEnv: Record<string, string> = {}): Promi
   const prefix = `{ferry-test-${randomBytes(4).toString('hex')}}`;
   const env = { FERRY_HOME: home, REDIS_URL, FERRY_QUEUE_PREFIX: prefix, HF_HOME: join(home, 'hf-home'), ...extraEnv };
   const config = loadConfig(env);
-  return { home, env, config, cleanup: () => rm(home, { recursive: true, force: true }) };
+  trackedPrefixes().add(prefix);
+  const cleanup = async () => {
+    await rm(home, { recursive: true, force: true });
+    await dropPrefix(prefix);
+  };
+  return { home, env, config, cleanup };
 }
 
 /** Environment for child processes: the parent's PATH etc. plus the test's own settings. */

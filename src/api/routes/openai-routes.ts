@@ -19,4 +19,10 @@ export async function openaiRoutes(app: FastifyInstance, { services }: { service
     { schema: { response: { 200: Type.Object({ object: Type.Literal('list'), data: Type.Array(OpenAIModel) }), ...errorResponses } } },
     async () => ({ object: 'list' as const, data: await services.models.listOpenAI() }),
   );
+  // A wildcard: the ids of file-registry models (`local/qwen:latest`) contain a slash.
+  app.get<{ Params: { '*': string } }>(
+    '/v1/models/*',
+    { schema: { params: Type.Object({ '*': Type.String({ minLength: 1, maxLength: 512 }) }), response: { 200: OpenAIModel, ...errorResponses } } },
+    async (req) => services.models.getOpenAI(req.params['*']),
+  );
 }

@@ -41,6 +41,14 @@ const ChangeStartedSchema = Type.Object({
   state: Type.String(),
   status_url: Type.String(),
 });
+const UnloadStartedSchema = Type.Object({
+  slot: Type.String(),
+  model: Type.Union([Type.String(), Type.Null()]),
+  action: Type.Literal('unload'),
+  job_id: Type.String(),
+  state: Type.String(),
+  status_url: Type.String(),
+});
 type ChangeRequest = { Params: { name: string }; Body: { model: string; hf_repo?: string; hf_file?: string } };
 
 /** Slots over HTTP: list and show, and assign/swap, whose work continues in warm (and pull, verify) jobs. */
@@ -59,6 +67,12 @@ export async function slotRoutes(app: FastifyInstance, { services }: { services:
     '/api/slots/:name/assign',
     { schema: { params: NameParams, body: ModelBody, response: { 202: ChangeStartedSchema, ...errorResponses } } },
     async (req, reply) => reply.code(202).send(await services.slotControl.assign(req.params.name, req.body.model)),
+  );
+
+  app.post<{ Params: { name: string } }>(
+    '/api/slots/:name/unload',
+    { schema: { params: NameParams, response: { 202: UnloadStartedSchema, ...errorResponses } } },
+    async (req, reply) => reply.code(202).send(await services.slotControl.unload(req.params.name)),
   );
 
   app.post<ChangeRequest>(

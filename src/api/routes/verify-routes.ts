@@ -12,7 +12,7 @@ const CorruptSchema = Type.Object({ expected: Type.String(), found: Type.String(
 export const VerifyStatusSchema = Type.Object({
   id: Type.String(),
   model_id: Type.String(),
-  state: Type.Union(['queued', 'running', 'ok', 'corrupt', 'not_verifiable', 'failed'].map((s) => Type.Literal(s))),
+  state: Type.Union(['queued', 'running', 'ok', 'corrupt', 'missing', 'not_verifiable', 'failed'].map((s) => Type.Literal(s))),
   bytes_total: Type.Number(),
   bytes_done: Type.Number(),
   files: Type.Array(Type.Object({ path: Type.String(), expected: NullableString, found: Type.Optional(Type.String()), ok: Type.Union([Type.Boolean(), Type.Null()]) })),

@@ -1,5 +1,5 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
@@ -52,27 +52,30 @@ export function registerBentoCommands(program: Command, getContext: GetContext):
     .option('--json', 'machine-readable output')
     .action(async (file: string, opts: { registry?: string; json?: boolean }) => {
       const ctx = await getContext();
-      const source = createReadStream(resolve(file));
+      // Opened first, so a missing or unreadable file is a typed error, not a stream's crash.
+      const handle = await open(resolve(file), 'r');
+      const source = handle.createReadStream();
       try {
         const model = await ctx.bento.importArchive(opts.registry, source);
         if (opts.json) return printJson(model);
         process.stdout.write(`imported ${model.registry}/${model.tag} into ${model.path}\n`);
       } finally {
         source.destroy();
+        await handle.close().catch(() => undefined);
       }
     });
 
   bento
     .command('export <tag>')
     .description('export <name>:<version|latest> as <name>-<version>.bentomodel')
-    .requiredOption('--out <file>', 'where to write the archive')
+    .option('--out <file>', 'where to write the archive (default: <name>-<version>.bentomodel here)')
     .option('--registry <name>', 'source registry (default: the only one)')
     .option('--xz', 'xz-compress (as BentoML does) instead of gzip (as Neutree does)')
-    .action(async (tag: string, opts: { out: string; registry?: string; xz?: boolean }) => {
+    .action(async (tag: string, opts: { out?: string; registry?: string; xz?: boolean }) => {
       const ctx = await getContext();
       const { name, version } = parseBentoTag(tag);
-      const out = resolve(opts.out);
       const { stream, fileName } = await ctx.bento.exportArchive(opts.registry, name, version, opts.xz ? 'xz' : 'gzip');
+      const out = resolve(opts.out ?? fileName);
       const tmp = tempPathFor(out);
       try {
         await pipeline(stream, createWriteStream(tmp, { flags: 'wx' }));

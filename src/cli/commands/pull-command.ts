@@ -4,7 +4,7 @@ import type { FerryContext } from '../../app/create-context.js';
 import { FerryError } from '../../errors/ferry-error.js';
 import type { PullStatus } from '../../queue/pull-status.js';
 import type { PullService } from '../../services/pull-service.js';
-import { humanBytes, printJson } from '../output.js';
+import { hintForCode, humanBytes, printJson } from '../output.js';
 
 type GetContext = () => Promise<FerryContext>;
 const FINISHED = ['completed', 'failed', 'cancelled'];
@@ -32,13 +32,23 @@ export function registerPullCommands(program: Command, model: Command, getContex
       if (opts.detach || started.state === 'completed') {
         if (opts.json) return printJson(answer);
         const how = started.state === 'completed' ? 'already present' : started.resumed ? `joined pull ${started.id}` : `queued as ${started.id}`;
-        return void process.stdout.write(`${started.model_id}: ${how}${started.derived_from ? ` (from ${started.derived_from})` : ''}\n`);
+        const follow = started.state === 'completed' ? '' : `; follow it with: ferry pull status ${started.model_id}`;
+        process.stdout.write(`${started.model_id}: ${how}${started.derived_from ? ` (from ${started.derived_from})` : ''}${follow}\n`);
+        if (started.state !== 'completed' && (await pulls.workerCount()) === 0) process.stderr.write(`${noWorkerMessage()}\n`);
+        return;
       }
       if (!opts.json && started.derived_from) process.stderr.write(`registry id: ${started.model_id}\n`);
-      const final = await follow(pulls, started.model_id, !opts.json && Boolean(process.stderr.isTTY));
+      const { status: final, left } = await follow(pulls, started.model_id, !opts.json && Boolean(process.stderr.isTTY));
       if (opts.json) printJson(final);
-      else process.stdout.write(`${final.model_id}: ${final.state}${final.path ? ` -> ${final.path}` : ''}\n`);
-      if (final.state !== 'completed') throw new FerryError((final.error_code as never) ?? 'pull.failed', final.error ?? `pull ${final.state}`);
+      if (left) {
+        if (!opts.json) process.stdout.write(`${final.model_id}: ${final.state}, left running; follow it with: ferry pull status ${final.model_id}\n`);
+        return;
+      }
+      if (!opts.json) process.stdout.write(`${final.model_id}: ${final.state}${final.path ? ` -> ${final.path}` : ''}\n`);
+      if (final.state !== 'completed') {
+        const code = final.error_code ?? (final.state === 'cancelled' ? 'pull.cancelled' : 'pull.failed');
+        throw new FerryError(code as never, final.error ?? `pull ${final.state}`, { hint: hintForCode(code) ?? `details: ferry pull status ${final.model_id}` });
+      }
     });
 
   const pull = program.command('pull').description('watch and cancel pulls');
@@ -77,30 +87,50 @@ async function pullService(getContext: GetContext): Promise<PullService> {
   return ctx.pulls();
 }
 
+interface Followed {
+  status: PullStatus;
+  /** Ctrl-C, then "leave it running". */
+  left?: boolean;
+}
+
+/** A pull still queued this long with no worker attached to the queue gets a word about it. */
+const NO_WORKER_WARN_MS = 3000;
+
+function noWorkerMessage(): string {
+  return 'ferry: no worker is taking pull jobs, so this pull stays queued until one starts.\n  hint: start one with `ferry worker` (or `npm run worker`) on a machine sharing this Redis; `ferry serve` runs one too';
+}
+
 /** Polls the status; draws bars on a terminal. Ctrl-C asks whether to cancel or leave the pull running. */
-async function follow(pulls: PullService, modelId: string, tty: boolean): Promise<PullStatus> {
+async function follow(pulls: PullService, modelId: string, tty: boolean): Promise<Followed> {
   const { MultiBar, Presets } = await import('cli-progress');
   const bars = tty ? new MultiBar({ format: ' {name} |{bar}| {percentage}% {done_h}/{total_h} {speed} {eta_h}', barsize: 30, hideCursor: true, clearOnComplete: false, stopOnComplete: false, etaBuffer: 1 }, Presets.shades_classic) : undefined;
   const fileBars = new Map<string, ReturnType<NonNullable<typeof bars>['create']>>();
   let interrupted = false;
   const onSigint = () => (interrupted = true);
   process.on('SIGINT', onSigint);
+  let queuedSince: number | undefined;
+  let warnedNoWorker = false;
   try {
     let last: PullStatus | undefined;
     for (;;) {
       if (interrupted) {
         interrupted = false;
         bars?.stop();
-        if (await askToCancel(modelId)) return await pulls.cancel(modelId);
-        process.stderr.write(`left running; watch it with: ferry pull status ${modelId}\n`);
-        process.exitCode = 130;
-        return await pulls.status(modelId);
+        if (await askToCancel(modelId)) return { status: await pulls.cancel(modelId) };
+        // Leaving it running is a choice, not a failure: exit 0 and say how to follow it.
+        return { status: await pulls.status(modelId), left: true };
       }
       const status = await pulls.status(modelId);
       if (bars) drawBars(bars, fileBars, status);
       else if (!last || last.state !== status.state) process.stderr.write(`${describeStatus(status)}\n`);
       last = status;
-      if (FINISHED.includes(status.state)) return status;
+      if (FINISHED.includes(status.state)) return { status };
+      queuedSince = status.state === 'queued' ? queuedSince ?? Date.now() : undefined;
+      if (!warnedNoWorker && queuedSince !== undefined && Date.now() - queuedSince >= NO_WORKER_WARN_MS && (await pulls.workerCount()) === 0) {
+        warnedNoWorker = true;
+        bars?.stop();
+        process.stderr.write(`${noWorkerMessage()}\n`);
+      }
       await new Promise((r) => setTimeout(r, 500));
     }
   } finally {

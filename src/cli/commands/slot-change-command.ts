@@ -22,6 +22,34 @@ export function registerSlotChangeCommands(model: Command, slot: Command, getCon
     });
 
   slot
+    .command('unload <name>')
+    .description("stop the slot's backend (on a worker) and leave it offline; its default model is cleared")
+    .option('--detach', 'enqueue and return at once')
+    .option('--json', 'machine-readable output')
+    .action(async (name: string, opts: { detach?: boolean; json?: boolean }) => {
+      const ctx = await getContext();
+      await ctx.connectRedisForClient();
+      const { slotControl } = await ctx.slotJobServices();
+      const started = await slotControl.unload(name);
+      if (opts.detach) {
+        if (opts.json) return printJson(started);
+        return void process.stdout.write(`${name}: unloading (job ${started.job_id}); follow it with: ferry slot show ${name}\n`);
+      }
+      const pulls = await ctx.pulls();
+      for (let waited = 0, warned = false; !(await slotControl.warmFinished(started.job_id)); waited += 200) {
+        if (!warned && waited >= 3000 && (await pulls.workerCount()) === 0) {
+          warned = true; // workers run pull, verify and warm jobs together
+          process.stderr.write('ferry: no worker is running, so the unload waits until one starts.\n  hint: start one with `ferry worker` (or `npm run worker`); `ferry serve` runs one too\n');
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const final = await slotControl.get(name);
+      if (opts.json) return printJson(final);
+      process.stdout.write(`${name}: ${final.state}${started.model ? ` (${started.model} unloaded)` : ''}\n`);
+      if (final.state !== 'offline') throw new FerryError('slot.backend_failed', final.message ?? `slot ${name} is ${final.state}, not offline`);
+    });
+
+  slot
     .command('swap <name>')
     .description('load another model in a slot, pulling and verifying it first when it is missing')
     .requiredOption('--model <ref>', 'a registry id, a catalogue id, an FLM tag or hf.co/{org}/{repo}:{QUANT}')

@@ -27,8 +27,15 @@ export function registerVerifyCommands(model: Command, getContext: GetContext): 
         if (!opts.json) process.stdout.write(describe(status) + '\n');
       }
       if (opts.json) printJson(results);
-      const corrupt = results.filter((r) => r.state === 'corrupt');
-      if (corrupt.length > 0) throw new FerryError('model.corrupt', `${corrupt.map((r) => r.model_id).join(', ')} ${corrupt.length === 1 ? 'is' : 'are'} corrupt`, { hint: 'pull the model again (ferry model pull <id>)' });
+      const bad = results.filter((r) => r.state === 'corrupt' || r.state === 'missing');
+      if (bad.length > 0) {
+        const missing = bad.every((r) => r.state === 'missing');
+        const ids = bad.map((r) => r.model_id);
+        // A row marked corrupt is not "present" to a pull, so this command fetches it again.
+        throw new FerryError(missing ? 'model.files_missing' : 'model.corrupt', `${ids.join(', ')} ${ids.length === 1 ? 'is' : 'are'} ${missing ? 'missing files' : 'corrupt'}`, {
+          hint: `pull ${ids.length === 1 ? 'it' : 'them'} again: ${ids.map((m) => `ferry model pull ${m}`).join('; ')}`,
+        });
+      }
       const failed = results.filter((r) => r.state === 'failed');
       if (failed.length > 0) throw new FerryError('internal', `verify failed for ${failed.map((r) => r.model_id).join(', ')}: ${failed[0].error}`);
     });
@@ -40,6 +47,8 @@ function describe(s: VerifyStatus): string {
       return `${s.model_id}: ok (${s.files.filter((f) => f.ok).length} file${s.files.length === 1 ? '' : 's'}, verified ${s.verified_at})`;
     case 'corrupt':
       return `${s.model_id}: CORRUPT ${s.corrupt!.file}: sha256 ${s.corrupt!.found}, expected ${s.corrupt!.expected}`;
+    case 'missing':
+      return `${s.model_id}: MISSING ${s.corrupt!.file} (expected sha256 ${s.corrupt!.expected})`;
     case 'not_verifiable':
       return `${s.model_id}: not verifiable (${s.reason})`;
     default:
