@@ -11,16 +11,25 @@ import { registryRoutes } from './routes/registry-routes.js';
 import { slotRoutes } from './routes/slot-routes.js';
 import { catalogueRoutes } from './routes/catalogue-routes.js';
 import { verifyRoutes } from './routes/verify-routes.js';
+import { LOOPBACK_GUARD, requestGuard, type RequestGuardOptions } from './request-guard.js';
+import { requestBodies } from './request-bodies.js';
+import { routeList } from './route-list.js';
 
 export interface BuildAppOptions {
   services: AppServices;
   logger?: boolean | object;
   /** Queues shown by the dashboard at /admin/queues; none: no dashboard. */
   dashboardQueues?: Queue[];
+  /** Let the dashboard's write actions run (`dashboard_writable`). */
+  dashboardWritable?: boolean;
+  /** Tokens, Host allow-list, CORS origins (see request-guard.ts). Default: loopback only, no token. */
+  guard?: RequestGuardOptions;
+  /** The Redis URL, named without its password in `redis.unavailable` answers. */
+  redisUrl?: string;
 }
 
 /** The HTTP API. Built once per process; tests drive it with `app.inject()` or a real listen. */
-export async function buildApp({ services, logger = false, dashboardQueues }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp({ services, logger = false, dashboardQueues, dashboardWritable, guard = LOOPBACK_GUARD, redisUrl }: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger,
     // JSON bodies here are small coordinate objects; archives have their own streamed route.
@@ -30,12 +39,16 @@ export async function buildApp({ services, logger = false, dashboardQueues }: Bu
     // Without this, Fastify's default validator coerces and strips; we want bad input refused.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
-  await app.register(errorHandler);
+  await app.register(errorHandler, { redisUrl });
+  // Before any route: their onRoute hooks must see every route, their onRequest hook guards all of them.
+  await app.register(routeList);
+  await app.register(requestBodies);
+  await app.register(requestGuard, guard);
   await app.register(healthRoutes, { services });
   await app.register(modelRoutes, { services });
   await app.register(openaiRoutes, { services });
   await app.register(pullRoutes, { services });
-  if (dashboardQueues?.length) await registerQueueDashboard(app, dashboardQueues);
+  if (dashboardQueues?.length) await registerQueueDashboard(app, dashboardQueues, { writable: dashboardWritable });
   await app.register(registryRoutes, { services });
   await app.register(slotRoutes, { services });
   await app.register(catalogueRoutes, { services });

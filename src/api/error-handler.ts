@@ -2,23 +2,35 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import { statusForCode } from '../errors/error-codes.js';
 import { FerryError, isFerryError } from '../errors/ferry-error.js';
+import { isRedisOutage, redisUnavailable } from '../queue/redis-errors.js';
+
+export interface ErrorHandlerOptions {
+  /** Named (without its password) in `redis.unavailable` answers. */
+  redisUrl?: string;
+}
 
 /**
  * The one place where error codes become HTTP statuses. Fastify's own client errors
  * (bad JSON, wrong content type, body too large, schema failures) stay 4xx with
- * code `request.*`; anything unexpected is a 500 whose details go to the log only.
+ * code `request.*`; a Redis outage is 503 `redis.unavailable`; anything else unexpected is a
+ * 500 whose details go to the log only.
  */
-export const errorHandler = fp(async (app: FastifyInstance) => {
+export const errorHandler = fp(async (app: FastifyInstance, opts: ErrorHandlerOptions) => {
   app.setErrorHandler((err: FastifyError | FerryError, request: FastifyRequest, reply: FastifyReply) => {
     if (isFerryError(err)) {
       const status = statusForCode(err.code);
       if (status >= 500) request.log.error({ code: err.code, msg: err.message }, 'request failed');
-      return reply.code(status).send({ error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}), ...(err.details ? { details: err.details } : {}) } });
+      return sendFerryError(reply, err);
     }
     const status = (err as FastifyError).statusCode;
     if (status && status >= 400 && status < 500) {
-      const code = status === 413 ? 'request.too_large' : 'request.invalid';
+      const code = status === 413 ? 'request.too_large' : status === 415 ? 'request.unsupported_media_type' : 'request.invalid';
       return reply.code(status).send({ error: { code, message: clientMessage(err as FastifyError) } });
+    }
+    if (isRedisOutage(err)) {
+      const outage = redisUnavailable(err, opts.redisUrl);
+      request.log.warn({ code: outage.code, msg: outage.message }, 'request failed');
+      return sendFerryError(reply, outage);
     }
     request.log.error({ err }, 'unexpected error');
     return reply.code(500).send({ error: { code: 'internal', message: 'internal error; see the server log' } });
@@ -28,6 +40,13 @@ export const errorHandler = fp(async (app: FastifyInstance) => {
     reply.code(404).send({ error: { code: 'route.not_found', message: `no route ${request.method} ${request.url.split('?')[0].slice(0, 200)}` } });
   });
 });
+
+/** A FerryError as its status and JSON body; also used by hooks that answer before any route runs. */
+export function sendFerryError(reply: FastifyReply, err: FerryError): FastifyReply {
+  return reply
+    .code(statusForCode(err.code))
+    .send({ error: { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}), ...(err.details ? { details: err.details } : {}) } });
+}
 
 function clientMessage(err: FastifyError): string {
   if (err.validation) return `invalid request: ${err.message}`;
