@@ -48,7 +48,7 @@ export async function buildApp({ services, logger = false, dashboardQueues, dash
   await app.register(modelRoutes, { services });
   await app.register(openaiRoutes, { services });
   await app.register(pullRoutes, { services });
-  if (dashboardQueues?.length) await registerQueueDashboard(app, dashboardQueues, { writable: dashboardWritable });
+  if (dashboardQueues?.length) await registerQueueDashboard(app, dashboardQueues, { writable: dashboardWritable, redisUrl });
   await app.register(registryRoutes, { services });
   await app.register(slotRoutes, { services });
   await app.register(catalogueRoutes, { services });

@@ -4,6 +4,8 @@ import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { FerryError } from '../errors/ferry-error.js';
+import { statusForCode } from '../errors/error-codes.js';
+import { isRedisOutage, redisUnavailable } from '../queue/redis-errors.js';
 import { sendFerryError } from './error-handler.js';
 
 export const DASHBOARD_PATH = '/admin/queues';
@@ -21,11 +23,19 @@ const JOB_DATA_ACTIONS = /\/api\/queues\/[^/]+\/(add|[^/]+\/update-data)$/;
  * Bearer header when it navigates). Read-only unless `dashboard_writable = true`: then retry,
  * promote, clean, obliterate, pause, resume and remove run; adding jobs or editing their data never does.
  */
-export async function registerQueueDashboard(app: FastifyInstance, queues: Queue[], opts: { writable?: boolean } = {}): Promise<void> {
+export async function registerQueueDashboard(app: FastifyInstance, queues: Queue[], opts: { writable?: boolean; redisUrl?: string } = {}): Promise<void> {
   const writable = opts.writable === true;
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(DASHBOARD_PATH);
   createBullBoard({ queues: queues.map((q) => new BullMQAdapter(q, { readOnlyMode: !writable })), serverAdapter });
+  // bull-board answers its own errors in its own scope: a Redis outage is the API's 503 there too, and
+  // nothing else leaks a message (bull-board would send error.message, and the stack in development).
+  serverAdapter.setErrorHandler(((error: Error & { statusCode?: number }) => {
+    const err = isRedisOutage(error) ? redisUnavailable(error, opts.redisUrl) : undefined;
+    if (err) return { status: statusForCode(err.code), body: { error: { code: err.code, message: err.message, hint: err.hint } } };
+    const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 500;
+    return { status, body: { error: { code: status === 500 ? 'internal' : 'request.invalid', message: status === 500 ? 'internal error; see the server log' : error.message } } };
+  }) as unknown as Parameters<FastifyAdapter['setErrorHandler']>[0]);
   await app.register(
     async (scope) => {
       // Runs before bull-board's handlers for every route the board registers in this scope.
