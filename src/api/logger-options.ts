@@ -22,14 +22,14 @@ export function apiLoggerOptions(opts: { level?: string } = {}): Record<string, 
       censor: '[redacted]',
     },
     serializers: {
-      req(request: FastifyRequest) {
-        return {
-          method: request.method,
-          url: redactUrlSecrets(request.url),
-          host: request.host,
-          remoteAddress: request.ip,
-          remotePort: request.socket?.remotePort,
-        };
+      // Fastify's own request fields, with the URL's secrets replaced; a plain object logged as `req` keeps its keys.
+      req(request: FastifyRequest | Record<string, unknown>) {
+        if (typeof (request as FastifyRequest).method !== 'string' || !('raw' in request)) {
+          const plain = request as Record<string, unknown>;
+          return typeof plain.url === 'string' ? { ...plain, url: redactUrlSecrets(plain.url) } : plain;
+        }
+        const r = request as FastifyRequest;
+        return { method: r.method, url: redactUrlSecrets(r.url ?? ''), host: r.host, remoteAddress: r.ip, remotePort: r.socket?.remotePort };
       },
     },
   };
