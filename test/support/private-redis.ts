@@ -1,4 +1,5 @@
 import { execa, type ResultPromise } from 'execa';
+import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { freePort } from './api-process.js';
 
@@ -36,7 +37,9 @@ export async function startPrivateRedis(opts: { password?: string; tls?: { certP
     child = execa('redis-server', args(), { reject: false, stdio: 'ignore', cleanup: true });
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const client = new Redis(url, { lazyConnect: true, connectTimeout: 300, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+      // This process does not trust the test certificate (children get NODE_EXTRA_CA_CERTS): name it as the CA.
+      const tls = opts.tls ? { tls: { ca: readFileSync(opts.tls.certPath) } } : {};
+      const client = new Redis(url, { lazyConnect: true, connectTimeout: 300, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null, ...tls });
       client.on('error', () => undefined);
       const ok = await client.connect().then(() => client.ping(), () => undefined).catch(() => undefined);
       client.disconnect();
