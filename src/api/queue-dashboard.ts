@@ -34,7 +34,8 @@ export async function registerQueueDashboard(app: FastifyInstance, queues: Queue
     const err = isRedisOutage(error) ? redisUnavailable(error, opts.redisUrl) : undefined;
     if (err) return { status: statusForCode(err.code), body: { error: { code: err.code, message: err.message, hint: err.hint } } };
     const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 500;
-    return { status, body: { error: { code: status === 500 ? 'internal' : 'request.invalid', message: status === 500 ? 'internal error; see the server log' : error.message } } };
+    const code = status === 500 ? 'internal' : status === 415 ? 'request.unsupported_media_type' : status === 413 ? 'request.too_large' : 'request.invalid';
+    return { status, body: { error: { code, message: status === 500 ? 'internal error; see the server log' : error.message } } };
   }) as unknown as Parameters<FastifyAdapter['setErrorHandler']>[0]);
   await app.register(
     async (scope) => {
