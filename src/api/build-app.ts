@@ -16,6 +16,9 @@ import { workerRoutes } from './routes/worker-routes.js';
 import { dashboardRoutes } from './routes/dashboard-routes.js';
 import { mirrorRoutes } from '../mirror/mirror-routes.js';
 import { metricsRoutes } from './routes/metrics-routes.js';
+import { LOOPBACK_GUARD, requestGuard, type RequestGuardOptions } from './request-guard.js';
+import { requestBodies } from './request-bodies.js';
+import { routeList } from './route-list.js';
 
 export interface BuildAppOptions {
   services: AppServices;
@@ -26,10 +29,16 @@ export interface BuildAppOptions {
   dashboardQueues?: Queue[];
   /** The built web page. @defaultValue dist/web of this checkout */
   webRoot?: string;
+  /** Let the dashboard's write actions run (`dashboard_writable`). */
+  dashboardWritable?: boolean;
+  /** Tokens, Host allow-list, CORS origins (see request-guard.ts). Default: loopback only, no token. */
+  guard?: RequestGuardOptions;
+  /** The Redis URL, named without its password in `redis.unavailable` answers. */
+  redisUrl?: string;
 }
 
 /** The HTTP API. Built once per process; tests drive it with `app.inject()` or a real listen. */
-export async function buildApp({ services, logger = false, loggerInstance, dashboardQueues, webRoot }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp({ services, logger = false, loggerInstance, dashboardQueues, webRoot, dashboardWritable, guard = LOOPBACK_GUARD, redisUrl }: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(loggerInstance ? { loggerInstance } : { logger }),
     // One line per request, at debug, from requestLog below instead of fastify's two at info.
@@ -41,14 +50,18 @@ export async function buildApp({ services, logger = false, loggerInstance, dashb
     // Without this, Fastify's default validator coerces and strips; we want bad input refused.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
-  await app.register(errorHandler);
+  await app.register(errorHandler, { redisUrl });
+  // Before any route: their onRoute hooks must see every route, their onRequest hook guards all of them.
+  await app.register(routeList);
+  await app.register(requestBodies);
+  await app.register(requestGuard, guard);
   await app.register(requestLog);
   await app.register(metricsRoutes, { services }); // early: its onResponse hook counts every route
   await app.register(healthRoutes, { services });
   await app.register(modelRoutes, { services });
   await app.register(openaiRoutes, { services });
   await app.register(pullRoutes, { services });
-  if (dashboardQueues?.length) await registerQueueDashboard(app, dashboardQueues);
+  if (dashboardQueues?.length) await registerQueueDashboard(app, dashboardQueues, { writable: dashboardWritable, redisUrl });
   await app.register(registryRoutes, { services });
   await app.register(slotRoutes, { services });
   await app.register(catalogueRoutes, { services });

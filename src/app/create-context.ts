@@ -22,6 +22,21 @@ import type { VerifyService } from '../services/verify-service.js';
 import type { SlotControlService } from '../services/slot-control-service.js';
 
 /**
+ * The API's (and the queues') Redis options: an outage must be a 503 within 2 s, never a hang.
+ * No offline queue (a command while disconnected fails at once), no resend of in-flight
+ * commands, and a command timeout for a Redis that is up but frozen (SIGSTOP, a full disk);
+ * reconnects go on forever in the background. BullMQ's Queue objects share this connection.
+ */
+export const API_REDIS_OPTIONS = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 0,
+  commandTimeout: 1200,
+  connectTimeout: 1500,
+  retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+  lazyConnect: false,
+} as const;
+
+/**
  * The composition root: builds stores and services from the config. The CLI, the API
  * and the workers all start here, so they share one wiring.
  */
@@ -67,7 +82,7 @@ export class FerryContext {
       if (!this.config.redisUrl) throw new Error('redisUrl is not resolved yet');
       // Loaded on first use: ioredis costs ~150 ms of start-up that `ferry model list` never needs.
       const { Redis: RedisClient } = createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
-      this.redisClient = new RedisClient(this.config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
+      this.redisClient = new RedisClient(this.config.redisUrl, API_REDIS_OPTIONS);
       this.redisClient.on('error', () => undefined); // reported through /healthz and failing requests
     }
     return this.redisClient;

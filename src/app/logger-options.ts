@@ -1,6 +1,7 @@
 import type { DestinationStream, Logger, LoggerOptions } from 'pino';
 import type { FerryConfig } from '../config/load-config.js';
 import { lazyModule } from '../util/lazy-module.js';
+import { apiLoggerOptions } from '../api/logger-options.js';
 
 const loadPino = lazyModule<typeof import('pino')>('pino');
 /** pino-pretty's CommonJS export is the factory itself. */
@@ -12,10 +13,8 @@ const loadPretty = lazyModule<(options: object) => DestinationStream>('pino-pret
  * (API tokens) and cookies are censored wherever a request is logged.
  */
 export function loggerOptions(config: Pick<FerryConfig, 'logLevel'>): LoggerOptions {
-  return {
-    level: config.logLevel,
-    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization'], censor: '[redacted]' },
-  };
+  // The redaction (headers, and secrets in logged URLs) is the API's: src/api/logger-options.ts.
+  return apiLoggerOptions({ level: config.logLevel }) as LoggerOptions;
 }
 
 /** pino-pretty on a terminal (or with log_format = "pretty"), JSON lines otherwise. */

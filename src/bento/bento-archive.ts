@@ -7,6 +7,7 @@ import { lazyModule } from '../util/lazy-module.js';
 const loadTar = lazyModule<typeof Tar>('tar');
 import { FerryError } from '../errors/ferry-error.js';
 import { describe } from '../registry/model-id.js';
+import { freeBytes } from '../stores/disk-space.js';
 import { compressStream } from './archive-compression.js';
 import { assertBentoName, assertBentoVersion } from './bento-name.js';
 import type { BentoModelInfo, BentoStore } from './bento-store.js';
@@ -41,7 +42,7 @@ export async function importBentoArchive(store: BentoStore, source: Readable, li
   const temp = await store.makeTempDir('import');
   let committed = false;
   try {
-    const { files } = await safeExtract(source, { dest: temp, ...limits });
+    const { files } = await safeExtract(source, { dest: temp, ...limits, freeBytes: await freeBytes(temp) });
     if (!files.has(MODEL_YAML)) throw new FerryError('bento.invalid_archive', 'archive has no model.yaml at its root');
     const yaml = parseModelYaml(await readFile(join(temp, MODEL_YAML), 'utf8'), MODEL_YAML);
     const name = assertBentoName(yaml.name);

@@ -10,6 +10,7 @@ const loadTar = lazyModule<typeof Tar>('tar');
 import { FerryError } from '../errors/ferry-error.js';
 import { describe } from '../registry/model-id.js';
 import { decompressedTarStream, type Compression } from './archive-compression.js';
+import { diskFullError, isDiskFull } from '../stores/disk-space.js';
 
 export interface SafeExtractOptions {
   /** An existing, empty directory to extract into. The caller removes it on failure. */
@@ -18,6 +19,8 @@ export interface SafeExtractOptions {
   maxBytes: number;
   /** Refuse the archive at its `maxEntries + 1`-th entry. */
   maxEntries: number;
+  /** Free space at `dest` when extraction starts: files declaring more are model.insufficient_disk. */
+  freeBytes?: number;
 }
 
 export interface ExtractedFile {
@@ -133,6 +136,7 @@ class ExtractState {
     if (rel === '') throw unsafe('a file entry has an empty path');
     this.declaredBytes += entry.size;
     if (this.declaredBytes > this.options.maxBytes) throw tooLarge(this.options.maxBytes);
+    if (this.options.freeBytes !== undefined && this.declaredBytes > this.options.freeBytes) throw diskFullError(this.options.dest, `the archive's files need ${this.declaredBytes}+ bytes, ${this.options.freeBytes} free`);
     this.writeFile(entry, rel);
   }
 
@@ -146,7 +150,7 @@ class ExtractState {
     this.open.add(record);
     const hash = createHash('sha256');
     let size = 0;
-    ws.on('error', (err) => this.fail(unsafe(`cannot write ${describe(rel)}: ${(err as NodeJS.ErrnoException).code ?? err.message}`)));
+    ws.on('error', (err) => this.fail(isDiskFull(err) ? diskFullError(this.options.dest, `writing ${describe(rel)}`) : unsafe(`cannot write ${describe(rel)}: ${(err as NodeJS.ErrnoException).code ?? err.message}`)));
     entry.on('data', (chunk: Buffer) => {
       size += chunk.length;
       this.bytes += chunk.length;

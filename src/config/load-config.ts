@@ -76,6 +76,15 @@ const buildConfigFileSchema = (Type: JavaScriptTypeBuilder) =>
     ),
     /** The program that mounts nfs:// registries (`<bin> -t nfs server:/path <mount point>`). */
     mount_bin: Type.Optional(Type.String({ minLength: 1 })),
+    /** HTTP trust boundary (issue #10): bearer tokens, read-only tokens, extra Host names, CORS origins. */
+    api_tokens: Type.Optional(Type.Array(Type.String({ minLength: 16 }))),
+    api_read_tokens: Type.Optional(Type.Array(Type.String({ minLength: 16 }))),
+    allowed_hosts: Type.Optional(Type.Array(Type.String({ minLength: 1, pattern: '^[A-Za-z0-9.:\\[\\]-]+$' }))),
+    cors_origins: Type.Optional(Type.Array(Type.String({ pattern: '^https?://[^/]+$' }))),
+    /** Serve on a non-loopback address without any token (refused at start-up otherwise). */
+    allow_unauthenticated: Type.Optional(Type.Boolean()),
+    /** Let bull-board's write actions (retry, promote, clean, obliterate, pause, resume, remove) run. */
+    dashboard_writable: Type.Optional(Type.Boolean()),
     archive_max_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
     archive_max_entries: Type.Optional(Type.Integer({ minimum: 1 })),
     backends: Type.Optional(
@@ -140,6 +149,15 @@ export interface FerryConfig {
   mountBin: string;
   archiveMaxBytes: number;
   archiveMaxEntries: number;
+  /** Full-access API tokens: `api_tokens` plus FERRY_API_TOKEN (comma-separated). Never logged. */
+  apiTokens: string[];
+  /** Tokens that may only GET/HEAD (`api_read_tokens`). */
+  apiReadTokens: string[];
+  /** Host names (optionally `name:port`) the API answers besides loopback and its bind address. */
+  allowedHosts: string[];
+  corsOrigins: string[];
+  allowUnauthenticated: boolean;
+  dashboardWritable: boolean;
   backends: Record<string, { command: string; health_url?: string; ready_timeout_s?: number; stop_grace_s?: number }>;
 }
 
@@ -200,6 +218,12 @@ export function loadConfig(env: Env = process.env): FerryConfig {
     mountBin: file.mount_bin ?? 'mount',
     archiveMaxBytes: file.archive_max_bytes ?? 512 * 1024 ** 3,
     archiveMaxEntries: file.archive_max_entries ?? 10_000,
+    apiTokens: [...(file.api_tokens ?? []), ...envTokens(env.FERRY_API_TOKEN)],
+    apiReadTokens: file.api_read_tokens ?? [],
+    allowedHosts: [...(file.allowed_hosts ?? []), ...splitList(env.FERRY_ALLOWED_HOSTS)].map((h) => h.toLowerCase()),
+    corsOrigins: file.cors_origins ?? [],
+    allowUnauthenticated: file.allow_unauthenticated ?? false,
+    dashboardWritable: file.dashboard_writable ?? false,
     backends: file.backends ?? {},
   };
 }
@@ -236,6 +260,18 @@ function readConfigFile(path: string): ConfigFile {
     throw new FerryError('config.invalid', `${path}: key "${key}": ${first.message.toLowerCase()}`);
   }
   return data as ConfigFile;
+}
+
+/** `a,b, c` -> ['a','b','c']; empty items dropped. */
+function splitList(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** FERRY_API_TOKEN: one or more tokens, comma-separated; as long as config tokens must be. */
+function envTokens(value: string | undefined): string[] {
+  const tokens = splitList(value);
+  if (tokens.some((t) => t.length < 16)) throw new FerryError('config.invalid', 'FERRY_API_TOKEN: each token must be at least 16 characters', { hint: 'generate one with `openssl rand -hex 32`' });
+  return tokens;
 }
 
 function parsePort(value: string): number {

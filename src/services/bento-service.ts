@@ -1,3 +1,5 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { addBentoVersion, type AddVersionInput } from '../bento/add-bento-version.js';
@@ -5,6 +7,7 @@ import { exportBentoArchive, importBentoArchive, type ArchiveCompression, type A
 import { parseBentoTag } from '../bento/bento-name.js';
 import { BentoStore, type BentoModelInfo } from '../bento/bento-store.js';
 import { ensureNfsMount } from '../bento/ensure-nfs-mount.js';
+import { receiveUpload } from '../bento/receive-upload.js';
 import { creationTimeMicros } from '../bento/model-yaml.js';
 import { parseRegistryUrl, type RegistryLocation } from '../bento/registry-url.js';
 import { FerryError } from '../errors/ferry-error.js';
@@ -112,6 +115,33 @@ export class BentoService {
     }
     const store = await this.store(name);
     return { ...(await importBentoArchive(store, source, this.deps.limits)), registry: name };
+  }
+
+  /**
+   * An archive arriving over HTTP: written to a temporary file beside the registry first (so a
+   * slow or huge upload never sits in memory and a refusal leaves no half-extracted version),
+   * then imported from that file, which is removed either way.
+   */
+  async importUpload(registry: string | undefined, source: Readable, options: { declaredBytes?: number } = {}): Promise<RegistryModel> {
+    const name = this.pickRegistry(registry);
+    if (options.declaredBytes !== undefined && options.declaredBytes > this.deps.limits.maxBytes) throw this.tooLarge(options.declaredBytes);
+    const store = await this.store(name);
+    await mkdir(store.root, { recursive: true });
+    const file = await receiveUpload(source, store.root, { declaredBytes: options.declaredBytes, maxBytes: this.maxUploadBytes });
+    try {
+      return { ...(await importBentoArchive(store, createReadStream(file), this.deps.limits)), registry: name };
+    } finally {
+      await rm(file, { force: true });
+    }
+  }
+
+  /** A compressed archive is at most its content plus headers: the same bound safe-extract puts on the raw stream. */
+  private get maxUploadBytes(): number {
+    return this.deps.limits.maxBytes + this.deps.limits.maxEntries * 1536 + (1 << 20);
+  }
+
+  private tooLarge(bytes: number): FerryError {
+    return new FerryError('bento.archive_too_large', `archive is ${bytes} bytes; the limit is ${this.deps.limits.maxBytes}`, { hint: 'raise archive_max_bytes in config.toml' });
   }
 
   /** A new version from the files of a local directory (copied); `latest` moves to it. */

@@ -6,6 +6,7 @@ import { lazyModule } from '../util/lazy-module.js';
 const loadExeca = lazyModule<typeof Execa>('execa');
 import { FerryError } from '../errors/ferry-error.js';
 import { LineSplitter } from '../util/line-splitter.js';
+import { backendEnvironment } from './backend-env.js';
 import { expandCommandTemplate, expandTemplateString, type TemplateValue } from './command-template.js';
 
 export interface BackendStartOptions {
@@ -33,7 +34,7 @@ export interface BackendStartOptions {
    * @defaultValue 250
    */
   pollIntervalMs?: number;
-  /** Added to the inherited environment (the slot's `[server] env`). */
+  /** Added to the inherited environment, from which secrets are removed (the slot's `[server] env`). */
   env?: Record<string, string>;
   cwd?: string;
   /** Aborting while waiting for health stops the backend and rejects with `slot.backend_failed`. */
@@ -87,7 +88,9 @@ export class BackendProcess {
     const argv = expandCommandTemplate(options.command, options.values);
     const healthUrl = expandTemplateString(options.healthUrl ?? 'http://127.0.0.1:{port}/health', options.values);
     const child = loadExeca().execa(argv[0], argv.slice(1), {
-      env: options.env,
+      // Not the worker's whole environment: no HF_TOKEN, API token or Redis password (backend-env.ts).
+      env: backendEnvironment(process.env, options.env),
+      extendEnv: false,
       cwd: options.cwd,
       stdin: 'ignore',
       buffer: false,

@@ -14,3 +14,19 @@ export async function assertFreeSpace(dir: string, needed: number, margin: numbe
     });
   }
 }
+
+/** Bytes an unprivileged writer may still use on the filesystem holding `dir`. */
+export async function freeBytes(dir: string): Promise<number> {
+  const fs = await statfs(dir);
+  return fs.bavail * fs.bsize;
+}
+
+/** A write that failed because the disk (or the quota) is full: model.insufficient_disk, not a bad archive. */
+export function isDiskFull(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+export function diskFullError(dir: string, detail: string): FerryError {
+  return new FerryError('model.insufficient_disk', `not enough free space in ${dir}: ${detail}`, { hint: 'free some space, or import into another registry' });
+}

@@ -193,10 +193,10 @@ describe('models API', () => {
       expectError(res, 400, 'request.invalid');
     });
 
-    it('an unsupported content type: 4xx', async () => {
+    it('an unsupported content type: 415 request.unsupported_media_type', async () => {
       const res = await app.inject({ method: 'PATCH', url: '/api/models/small', payload: 'name=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
       expect(res.statusCode).toBe(415);
-      expect((res.json() as { error: { code: string } }).error.code).toBe('request.invalid');
+      expect((res.json() as { error: { code: string } }).error.code).toBe('request.unsupported_media_type');
     });
 
     it('a huge body: 413 request.too_large', async () => {

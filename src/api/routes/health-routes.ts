@@ -7,7 +7,8 @@ const Health = Type.Object({ ok: Type.Boolean(), redis: Check, registry: Check }
 
 /** 200 when Redis answers and the registry parses, 503 otherwise, with which part failed. */
 export async function healthRoutes(app: FastifyInstance, { services }: { services: AppServices }): Promise<void> {
-  app.get('/healthz', { schema: { response: { 200: Health, 503: Health } } }, async (_req, reply) => {
+  // Public (no token): load balancers and compose health checks probe it. It says only ok/not ok and why.
+  app.get('/healthz', { config: { public: true }, schema: { response: { 200: Health, 503: Health } } }, async (_req, reply) => {
     const report = await services.health.check();
     return reply.code(report.ok ? 200 : 503).send(report);
   });

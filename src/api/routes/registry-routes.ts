@@ -1,11 +1,12 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Readable } from 'node:stream';
+import { FerryError } from '../../errors/ferry-error.js';
 import type { AppServices } from '../app-services.js';
 import { errorResponses } from '../schemas.js';
 
-/** The archive media types the import route takes as a raw stream. */
-export const ARCHIVE_CONTENT_TYPES = ['application/octet-stream', 'application/gzip', 'application/x-xz', 'application/x-tar'];
+/** The archive media types the import route takes as a raw stream; anything else is 415 before a byte is read. */
+export const ARCHIVE_CONTENT_TYPES = ['application/octet-stream', 'application/gzip', 'application/x-xz'];
 
 const RegistrySchema = Type.Object({
   name: Type.String(),
@@ -51,12 +52,21 @@ export async function registryRoutes(app: FastifyInstance, { services }: { servi
 
   app.post<{ Params: { name: string } }>(
     '/api/registries/:name/import',
-    { bodyLimit: archiveMaxBytes, schema: { params: RegistryParams, response: { 201: BentoModelSchema, ...errorResponses } } },
+    {
+      bodyLimit: archiveMaxBytes,
+      // Before any body parser runs: a JSON or text body here would be buffered whole by fastify.
+      onRequest: async (req, reply) => {
+        reply.header('connection', 'close'); // a refusal comes before the upload is done; closing stops the rest of it
+        const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+        if (!ARCHIVE_CONTENT_TYPES.includes(type)) {
+          throw new FerryError('request.unsupported_media_type', `an archive upload must be ${ARCHIVE_CONTENT_TYPES.join(', ')}; got ${JSON.stringify(type.slice(0, 100) || '(none)')}`);
+        }
+      },
+      schema: { params: RegistryParams, response: { 201: BentoModelSchema, ...errorResponses } },
+    },
     async (req, reply) => {
-      // A refusal may come before the upload is done; closing afterwards stops the rest of it.
-      reply.header('connection', 'close');
       const length = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
-      const model = await services.bento.importArchive(req.params.name, req.body as Readable, { declaredBytes: length });
+      const model = await services.bento.importUpload(req.params.name, req.body as Readable, { declaredBytes: length });
       return reply.code(201).send(model);
     },
   );

@@ -1,0 +1,57 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { dropPrefix } from '../support/pull-harness.js';
+import { startApiProcess, type ApiProcess } from '../support/api-process.js';
+import { makeTempHome } from '../support/temp-home.js';
+
+let api: ApiProcess;
+let cleanup: () => Promise<void>;
+
+beforeAll(async () => {
+  const temp = await makeTempHome();
+  await writeFile(join(temp.home, 'config.toml'), `[registries.local]\nurl = "file://${join(temp.home, 'bento')}"\n`);
+  api = await startApiProcess(temp.env);
+  cleanup = async () => {
+    await api.stop();
+    await dropPrefix(temp.config.queuePrefix);
+    await temp.cleanup();
+  };
+}, 30_000);
+afterAll(async () => cleanup());
+
+async function rssKb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]);
+}
+
+it('a 1 GiB text/plain upload to the import route: 415, and the API process grows by less than 20 MB', async () => {
+  const before = await rssKb(api.pid);
+  let peak = before;
+  const sampler = setInterval(() => void rssKb(api.pid).then((kb) => (peak = Math.max(peak, kb)), () => undefined), 20);
+  const chunk = Buffer.alloc(1024 * 1024, 'a');
+  const total = 1024;
+  let sent = 0;
+  const result = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request(`${api.url}/api/registries/local/import`, { method: 'POST', headers: { 'content-type': 'text/plain', 'content-length': String(total * chunk.length) } }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', (err) => ((err as NodeJS.ErrnoException).code === 'EPIPE' || (err as NodeJS.ErrnoException).code === 'ECONNRESET' ? undefined : reject(err)));
+    const pump = () => {
+      while (sent < total) {
+        sent += 1;
+        if (!req.write(chunk)) return void req.once('drain', pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+  clearInterval(sampler);
+  peak = Math.max(peak, await rssKb(api.pid));
+  expect(result.status).toBe(415);
+  expect(JSON.parse(result.body).error.code).toBe('request.unsupported_media_type');
+  expect((peak - before) / 1024, `RSS before ${before} kB, peak ${peak} kB`).toBeLessThan(20);
+}, 120_000);
