@@ -74,7 +74,8 @@ describe('tokens', () => {
     const res = await app.inject({ method: 'GET', url: '/healthz' });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ ok: true, redis: { ok: true } });
-    expect(app.routeList.filter((r) => r.public).map((r) => `${r.method} ${r.url}`)).toEqual(['GET /healthz', 'HEAD /healthz']);
+    // The health check and the dashboard's static shell (it must load before it can ask for the token), nothing else.
+    expect(app.routeList.filter((r) => r.public).map((r) => `${r.method} ${r.url}`).sort()).toEqual(['GET /', 'GET /assets/:file', 'GET /healthz', 'HEAD /', 'HEAD /assets/:file', 'HEAD /healthz']);
   });
 
   it('a read token may GET and HEAD, but nothing else: 403 auth.read_only', async () => {
