@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   'source.rate_limited': 429,
   'source.unavailable': 502,
   'source.bad_response': 502,
+  /** A listing named a path that is absolute, climbs out with `..`, or holds NUL/backslash: refused, nothing written. */
+  'source.bad_listing': 502,
   'source.flm_unavailable': 503,
   'source.flm_failed': 502,
   'pull.checksum_mismatch': 502,

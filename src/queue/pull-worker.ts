@@ -13,6 +13,7 @@ const FINAL_CODES = new Set([
   'source.not_found',
   'source.gated',
   'source.unauthorized',
+  'source.bad_listing',
   'source.flm_unavailable',
   'source.flm_failed',
   'pull.checksum_mismatch',

@@ -191,7 +191,7 @@ export class PullService {
         const chosen = patterns.length > 0 ? selectFiles(files, patterns, request.hf_repo!) : pickQuant(files, undefined, request.hf_repo!);
         bytes = chosen.reduce((n, f) => n + f.size, 0);
       } catch (err) {
-        if (isFerryError(err) && (err.code === 'source.not_found' || err.code === 'model.invalid_source')) throw err;
+        if (isFerryError(err) && (err.code === 'source.not_found' || err.code === 'model.invalid_source' || err.code === 'source.bad_listing')) throw err;
         return;
       }
     }
