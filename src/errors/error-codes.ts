@@ -7,6 +7,8 @@ export const ERROR_CODES = {
   'model.invalid_id': 400,
   'model.not_found': 404,
   'model.exists': 409,
+  /** Another row already names the path a pull would install to (two rows never share a file). */
+  'model.path_conflict': 409,
   'model.in_use': 409,
   'model.invalid_path': 400,
   'model.invalid_source': 422,
