@@ -9,6 +9,8 @@ export const ERROR_CODES = {
   'model.exists': 409,
   /** Another row already names the path a pull would install to (two rows never share a file). */
   'model.path_conflict': 409,
+  /** The id's row came from other coordinates (repo, files, pinned revision); pull elsewhere or send replace: true. */
+  'model.source_conflict': 409,
   'model.in_use': 409,
   'model.invalid_path': 400,
   'model.invalid_source': 422,
@@ -37,6 +39,8 @@ export const ERROR_CODES = {
   'pull.checksum_mismatch': 502,
   'pull.size_mismatch': 502,
   'pull.cancelled': 409,
+  /** The id is already being pulled with other coordinates; details name the running job's. */
+  'pull.conflict': 409,
   'pull.disk_full': 507,
   'pull.failed': 500,
   'slot.not_found': 404,

@@ -64,6 +64,8 @@ export interface PullJobData {
   hf_files?: string[];
   revision?: string;
   expected_sha256?: string;
+  /** The request said `replace: true`: the row may come from other coordinates and is replaced. */
+  replace?: boolean;
   requested_at: number;
   /** Set by a slot swap: when the pull finishes, the worker continues with verify, then warm. */
   chain?: { slot: string };

@@ -23,6 +23,8 @@ const FINAL_CODES = new Set([
   'model.insufficient_disk',
   'model.invalid_source',
   'model.invalid_id',
+  'model.source_conflict',
+  'model.path_conflict',
   'registry.corrupt',
 ]);
 

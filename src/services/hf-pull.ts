@@ -14,6 +14,7 @@ import { pickQuant, selectFiles } from '../sources/huggingface/hf-ref.js';
 import { assertFreeSpace } from '../stores/disk-space.js';
 import type { PullFileStatus, PullJobData, PullProgress, PullResult } from '../queue/pull-status.js';
 import { PullProgressTracker } from './pull-progress.js';
+import { sameSource } from './pull-source.js';
 import { isWithin } from '../util/is-within.js';
 
 export interface HfPullDeps {
@@ -103,7 +104,7 @@ export async function runHfPull(deps: HfPullDeps, job: PullJobContext): Promise<
       files: plan.map((f) => ({ from: f.partPath, to: f.dest })),
       root: deps.pullRoot,
       proveOwnership: async () => job.proveOwnership?.(),
-      commit: () => commitRow(deps.registry, entry, plan.map((f) => f.dest)),
+      commit: () => commitRow(deps.registry, entry, plan.map((f) => f.dest), data),
       beforeStep: deps.beforeInstallStep,
       log: job.log,
     });
@@ -194,8 +195,15 @@ function sharesPath(a: string, b: string): boolean {
  * named so installFiles can remove it once this has committed. A replaced directory that
  * another row's file sits in (an older layout could do that) is reduced to this row's own files.
  */
-async function commitRow(registry: RegistryStore, entry: RegistryEntry, installed: string[]): Promise<string[]> {
+async function commitRow(registry: RegistryStore, entry: RegistryEntry, installed: string[], data: PullJobData): Promise<string[]> {
   return registry.mutate((draft) => {
+    const current = draft.get(entry.id);
+    // The API checked this when the pull started; the row may have changed since (ferry model add, another host).
+    if (current && !data.replace && !sameSource(current, data)) {
+      throw new FerryError('model.source_conflict', `"${entry.id}" was registered from other coordinates while this pull ran; nothing was replaced`, {
+        hint: 'pull it under another id, or send { "replace": true }',
+      });
+    }
     const others = [...draft.values()].filter((e) => e.id !== entry.id);
     for (const other of others) {
       const clash = pathsOf(other).find((p) => installed.some((to) => sharesPath(p, resolve(to))));
