@@ -43,6 +43,7 @@ export async function startWorkers(ctx: FerryContext, opts: { log?: (m: string) 
           retryBaseMs: config.retryBaseMs,
           directIo: config.directIo,
           threadMinBytes: config.downloadThreadMinBytes,
+          jobLockMs: config.jobLockMs,
         },
         job,
       ),

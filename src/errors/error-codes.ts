@@ -41,6 +41,10 @@ export const ERROR_CODES = {
   'pull.cancelled': 409,
   /** The id is already being pulled with other coordinates; details name the running job's. */
   'pull.conflict': 409,
+  /** Another runner holds the partial file's lock; the job is given back and retried (never written twice). */
+  'pull.part_busy': 503,
+  /** This worker lost the job (lock token no longer current, job gone) or its part lock: it stopped and changed nothing. */
+  'pull.lost_ownership': 409,
   'pull.disk_full': 507,
   'pull.failed': 500,
   'slot.not_found': 404,

@@ -5,6 +5,8 @@ import { FerryError, isErrnoException, isFerryError } from '../errors/ferry-erro
 import { partialPathFor } from '../sources/huggingface/partial-file.js';
 import { assertUnder } from '../sources/huggingface/listed-path.js';
 import { installFiles, overlapsInstalled, type InstallStep } from '../stores/install-files.js';
+import { acquirePartLock, type PartLock } from '../stores/part-lock.js';
+import { lostOwnership } from '../queue/job-fence.js';
 import type { RegistryEntry } from '../registry/registry-entry.js';
 import type { RegistryStore } from '../registry/registry-store.js';
 import { downloadFile, type DownloadTarget } from '../sources/huggingface/download-file.js';
@@ -28,6 +30,12 @@ export interface HfPullDeps {
   directIo?: boolean;
   /** Files at least this large are downloaded on a thread of their own (see downloadFileInThread); config `download_thread_min_bytes`. */
   threadMinBytes: number;
+  /**
+   * The job lock's duration (config `job_lock_ms`): a partial file's owner record goes stale
+   * after it, and a second runner waits twice that for the part lock before giving the job back.
+   * @defaultValue 30000
+   */
+  jobLockMs?: number;
   /** Test hook: runs before each install step (see installFiles); a throw fails that step. */
   beforeInstallStep?: (step: InstallStep, index?: number) => void | Promise<void>;
 }
@@ -76,8 +84,13 @@ export async function runHfPull(deps: HfPullDeps, job: PullJobContext): Promise<
 
   const tmpDir = join(deps.pullRoot, '.tmp');
   await mkdir(tmpDir, { recursive: true });
+  const lockMs = deps.jobLockMs ?? 30_000;
+  const locks: PartLock[] = [];
   try {
     for (const [i, file] of plan.entries()) {
+      // One runner per partial file: nothing below reads or writes it before this returns.
+      const lock = await acquirePartLock(file.partPath, { staleMs: lockMs, waitMs: 2 * lockMs, signal, log: (m) => job.log(`${file.hub.path}: ${m}`) });
+      locks.push(lock);
       const onThread = (file.target.size ?? 0) >= deps.threadMinBytes;
       if (onThread) job.log(`${file.hub.path}: downloading on a thread of its own`);
       const download = onThread ? downloadFileInThread : downloadFile;
@@ -85,13 +98,14 @@ export async function runHfPull(deps: HfPullDeps, job: PullJobContext): Promise<
         client: deps.client,
         target: file.target,
         partPath: file.partPath,
-        signal,
+        signal: AbortSignal.any([signal, lock.lost]),
         stallTimeoutMs: deps.stallTimeoutMs,
         retryBaseMs: deps.retryBaseMs,
         directIo: deps.directIo,
         onBytes: (bytes) => tracker.setFileBytes(i, bytes),
         onEvent: (m) => job.log(`${file.hub.path}: ${m}`),
       }).catch((err) => {
+        if (lock.lost.aborted && !signal.aborted) throw lostOwnership(`the partial file of ${file.hub.path}`);
         throw asDiskError(err);
       });
       tracker.files[i] = { ...tracker.files[i], bytes_done: result.bytes, bytes_total: result.bytes, sha256: result.sha256, verified_by: result.verifiedBy };
@@ -103,7 +117,10 @@ export async function runHfPull(deps: HfPullDeps, job: PullJobContext): Promise<
     await installFiles({
       files: plan.map((f) => ({ from: f.partPath, to: f.dest })),
       root: deps.pullRoot,
-      proveOwnership: async () => job.proveOwnership?.(),
+      proveOwnership: async () => {
+        await job.proveOwnership?.();
+        for (const [i, lock] of locks.entries()) if (!(await lock.held())) throw lostOwnership(`the partial file of ${plan[i].hub.path}`);
+      },
       commit: () => commitRow(deps.registry, entry, plan.map((f) => f.dest), data),
       beforeStep: deps.beforeInstallStep,
       log: job.log,
@@ -114,13 +131,15 @@ export async function runHfPull(deps: HfPullDeps, job: PullJobContext): Promise<
     return { model_id: data.model_id, path: entry.path, sha256: entry.sha256, bytes: entry.size_bytes ?? 0 };
   } catch (err) {
     // installFiles put any file it had moved back into .tmp: partial files stay for a resume
-    // unless the pull was cancelled or the bytes were wrong.
-    // A worker shutting down aborts too, but its partial files are what the next worker resumes.
-    const cancelled = isFerryError(err) && err.code === 'pull.cancelled' && job.signal.reason !== 'shutdown';
+    // unless the pull was cancelled or the bytes were wrong. A worker shutting down, or one that
+    // lost the job, aborts too, but its partial files are what the next runner resumes.
+    const cancelled = job.signal.reason === 'cancel';
     if (cancelled || (isFerryError(err) && (err.code === 'pull.checksum_mismatch' || err.code === 'pull.size_mismatch'))) {
-      for (const file of plan) await removePartial(file.partPath);
+      for (const [i, file] of plan.entries()) await removePartialIfFree(file.partPath, locks[i]);
     }
     throw err;
+  } finally {
+    for (const lock of locks) await lock.release();
   }
 }
 
@@ -270,6 +289,18 @@ function asDiskError(err: unknown): unknown {
     return new FerryError('pull.disk_full', 'the disk filled up during the download; the partial file is kept for a resume', { cause: err });
   }
   return err;
+}
+
+/** Removes a partial this run holds, or one nobody holds (an earlier attempt's); never another runner's. */
+async function removePartialIfFree(partPath: string, held: PartLock | undefined): Promise<void> {
+  if (held) return removePartial(partPath);
+  const lock = await acquirePartLock(partPath, { staleMs: 30_000, waitMs: 0 }).catch(() => undefined);
+  if (!lock) return;
+  try {
+    await removePartial(partPath);
+  } finally {
+    await lock.release();
+  }
 }
 
 async function removePartial(partPath: string): Promise<void> {
