@@ -7,7 +7,7 @@ import { FerryContext } from '../../src/app/create-context.js';
 import { startWorkers, type RunningWorkers } from '../../src/app/start-workers.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import type { PullStatus } from '../../src/queue/pull-status.js';
-import { startFakeHub, type FakeHub } from './fake-hub.js';
+import { startFakeHub, type FakeHub, type FakeHubOptions } from './fake-hub.js';
 import { TEST_TLS } from './test-tls.js';
 import { makeTempHome, REDIS_URL } from './temp-home.js';
 
@@ -32,9 +32,12 @@ export const TEST_CONFIG_TOML = `stall_timeout_s = 2\nretry_base_ms = 50\njob_lo
  * (driven with inject) and, unless told otherwise, one in-process worker.
  */
 /** `hubTls`: the fake Hub speaks https (test/support/test-tls.ts); only processes started with NODE_EXTRA_CA_CERTS trust it. */
-export async function startPullHarness(opts: { worker?: boolean; configToml?: string; hubToken?: boolean; hubTls?: boolean } = {}): Promise<PullHarness> {
-  const hub = await startFakeHub(opts.hubTls ? { tls: TEST_TLS } : {});
-  const temp = await makeTempHome({ HF_ENDPOINT: hub.url, ...(opts.hubToken ? { HF_TOKEN: hub.token } : {}) });
+/** `redisUrl`: a private redis-server instead of the shared one; `hub`: the fake Hub's own options. */
+export async function startPullHarness(
+  opts: { worker?: boolean; configToml?: string; hubToken?: boolean; hubTls?: boolean; redisUrl?: string; hub?: FakeHubOptions } = {},
+): Promise<PullHarness> {
+  const hub = await startFakeHub({ ...(opts.hubTls ? { tls: TEST_TLS } : {}), ...opts.hub });
+  const temp = await makeTempHome({ HF_ENDPOINT: hub.url, ...(opts.hubToken ? { HF_TOKEN: hub.token } : {}), ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}) });
   await mkdir(temp.home, { recursive: true });
   await writeFile(join(temp.home, 'config.toml'), opts.configToml ?? TEST_CONFIG_TOML);
   const config = loadConfig(temp.env);
@@ -77,7 +80,9 @@ export async function startPullHarness(opts: { worker?: boolean; configToml?: st
     async cleanup() {
       for (const w of running) await w.close().catch(() => undefined);
       await app.close();
-      await dropPrefix(config.queuePrefix);
+      // A private Redis may be down at the end of a restart test; the shared one must be cleaned.
+      if (opts.redisUrl) await dropPrefix(config.queuePrefix, opts.redisUrl).catch(() => undefined);
+      else await dropPrefix(config.queuePrefix);
       await ctx.close();
       await hub.close();
       await temp.cleanup();
@@ -88,8 +93,8 @@ export async function startPullHarness(opts: { worker?: boolean; configToml?: st
 }
 
 /** Removes every key of a test's BullMQ prefix (queues and Ferry's own keys). */
-export async function dropPrefix(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
+export async function dropPrefix(prefix: string, redisUrl = REDIS_URL): Promise<void> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   try {
     let cursor = '0';
     do {
