@@ -59,6 +59,7 @@ export const PullBodySchema = Type.Union([
       hf_file: Type.Optional(Type.Union([Type.String({ maxLength: 512 }), Type.Array(Type.String({ maxLength: 512 }), { maxItems: 64 })])),
       revision: Type.Optional(Type.String({ maxLength: 200 })),
       sha256: Type.Optional(Type.String({ maxLength: 64 })),
+      replace: Type.Optional(Type.Boolean()),
     },
     { additionalProperties: false },
   ),

@@ -73,6 +73,7 @@ export class FerryContext {
       openAIExtras: async () => [...(await this.bento.listOpenAI()), ...(await slotOpenAIModels(this.slots))],
       slotsUsing: (id) => this.slots.slotsUsing(id),
       npuPresent: () => this.hardware.npuPresent(),
+      catalogue: (id) => this.catalogue.coordinatesFor(id),
     });
   }
 

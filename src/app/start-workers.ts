@@ -58,6 +58,7 @@ export async function startWorkers(ctx: FerryContext, opts: { log?: (m: string) 
           threadMinBytes: config.downloadThreadMinBytes,
           parallel: { minBytes: config.parallelMinBytes, connections: config.pullConnections, memoryBytes: config.pullMemoryBytes },
           limits,
+          jobLockMs: config.jobLockMs,
         },
         job,
       ),

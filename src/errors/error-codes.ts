@@ -7,6 +7,10 @@ export const ERROR_CODES = {
   'model.invalid_id': 400,
   'model.not_found': 404,
   'model.exists': 409,
+  /** Another row already names the path a pull would install to (two rows never share a file). */
+  'model.path_conflict': 409,
+  /** The id's row came from other coordinates (repo, files, pinned revision); pull elsewhere or send replace: true. */
+  'model.source_conflict': 409,
   'model.in_use': 409,
   'model.invalid_path': 400,
   'model.invalid_source': 422,
@@ -37,11 +41,19 @@ export const ERROR_CODES = {
   'source.rate_limited': 429,
   'source.unavailable': 502,
   'source.bad_response': 502,
+  /** A listing named a path that is absolute, climbs out with `..`, or holds NUL/backslash: refused, nothing written. */
+  'source.bad_listing': 502,
   'source.flm_unavailable': 503,
   'source.flm_failed': 502,
   'pull.checksum_mismatch': 502,
   'pull.size_mismatch': 502,
   'pull.cancelled': 409,
+  /** The id is already being pulled with other coordinates; details name the running job's. */
+  'pull.conflict': 409,
+  /** Another runner holds the partial file's lock; the job is given back and retried (never written twice). */
+  'pull.part_busy': 503,
+  /** This worker lost the job (lock token no longer current, job gone) or its part lock: it stopped and changed nothing. */
+  'pull.lost_ownership': 409,
   'pull.disk_full': 507,
   'pull.failed': 500,
   'slot.not_found': 404,

@@ -13,7 +13,7 @@ export interface JobWorkerOptions<D, R> {
   concurrency?: number;
   lockMs: number;
   /** The work. Must keep the event loop free (stream, never block) so the lock is renewed. */
-  process: (job: Job<D, R>) => Promise<R>;
+  process: (job: Job<D, R>, token?: string) => Promise<R>;
   /** After a job succeeded, still inside the processor (at least once); errors are logged only. */
   onCompleted?: (job: Job<D, R>, result: R) => Promise<void>;
   /** After the last attempt of a job failed; errors are logged only. */
@@ -49,9 +49,9 @@ export function startJobWorker<D, R>(opts: JobWorkerOptions<D, R>): RunningJobWo
   connection.on('error', (err) => opts.log(`${opts.queueName} worker connection: ${err.message}`));
   const worker = new Worker<D, R>(
     opts.queueName,
-    async (job) => {
+    async (job, token) => {
       try {
-        const result = await opts.process(job);
+        const result = await opts.process(job, token);
         await opts.onCompleted?.(job, result).catch((err: Error) => opts.log(`${opts.queueName} ${job.id}: after-job hook failed: ${err.message}`));
         return result;
       } catch (err) {

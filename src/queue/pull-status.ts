@@ -69,6 +69,8 @@ export interface PullJobData {
   hf_files?: string[];
   revision?: string;
   expected_sha256?: string;
+  /** The request said `replace: true`: the row may come from other coordinates and is replaced. */
+  replace?: boolean;
   requested_at: number;
   /** A mirror fetch's file: its Hub etag (blob name), size and digests. */
   mirror?: { etag: string; size: number; sha256?: string; git_sha1?: string };

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { UnrecoverableError, type Job, type Worker } from 'bullmq';
 import { startJobWorker } from './job-worker.js';
+import { startJobFence } from './job-fence.js';
 import { Redis } from 'ioredis';
 import { FerryError, isFerryError } from '../errors/ferry-error.js';
 import type { PullJobContext } from '../services/hf-pull.js';
@@ -13,6 +14,7 @@ const FINAL_CODES = new Set([
   'source.not_found',
   'source.gated',
   'source.unauthorized',
+  'source.bad_listing',
   'source.flm_unavailable',
   'source.flm_failed',
   'pull.checksum_mismatch',
@@ -22,6 +24,8 @@ const FINAL_CODES = new Set([
   'model.insufficient_disk',
   'model.invalid_source',
   'model.invalid_id',
+  'model.source_conflict',
+  'model.path_conflict',
   'registry.corrupt',
 ]);
 
@@ -82,12 +86,21 @@ export async function startPullWorker(opts: PullWorkerOptions): Promise<RunningP
     log,
     logFailures: false, // src/app/watch-pull-outcomes.ts tells failed from cancelled and retried
 
-    process: async (job) => {
+    process: async (job, token) => {
       const controller = new AbortController();
       active.set(job.id!, controller);
+      const fence = startJobFence({
+        extend: () => job.extendLock(token!, opts.lockMs),
+        lockMs: opts.lockMs,
+        onLost: (reason) => {
+          log(`pull ${job.id}: ${reason}: stopping, and leaving the partial files to the job's current owner`);
+          controller.abort('lost-lock');
+        },
+      });
       try {
-        return await processJob(job, controller, opts, name);
+        return await processJob(job, controller, opts, name, () => fence.prove());
       } finally {
+        fence.stop();
         active.delete(job.id!);
       }
     },
@@ -102,6 +115,10 @@ export async function startPullWorker(opts: PullWorkerOptions): Promise<RunningP
       for (const c of active.values()) c.abort('shutdown');
     },
   });
+  // BullMQ's own renewal failing (token mismatch, job gone) stops the pull at once, not just a log line.
+  running.worker.on('lockRenewalFailed', (jobIds: string[]) => {
+    for (const id of jobIds) active.get(id)?.abort('lost-lock');
+  });
 
   return {
     worker: running.worker,
@@ -112,18 +129,30 @@ export async function startPullWorker(opts: PullWorkerOptions): Promise<RunningP
   };
 }
 
-async function processJob(job: Job<PullJobData, PullResult>, controller: AbortController, opts: PullWorkerOptions, name: string): Promise<PullResult> {
+async function processJob(
+  job: Job<PullJobData, PullResult>,
+  controller: AbortController,
+  opts: PullWorkerOptions,
+  name: string,
+  proveOwnership: () => Promise<void>,
+): Promise<PullResult> {
   const report = async (p: PullProgress) => {
+    // A worker that lost the job never writes its status: the current owner does.
+    if (controller.signal.reason === 'lost-lock') return;
     await job.updateProgress(p as unknown as object);
     // The broadcast can be missed (a reconnect); the marker cannot.
     if (!controller.signal.aborted && (await opts.pullQueue.isCancelRequested(job.id!))) controller.abort('cancel');
   };
   try {
     if (await opts.pullQueue.isCancelRequested(job.id!)) controller.abort('cancel');
-    return await opts.run({ data: job.data, signal: controller.signal, report, log: (m) => void job.log(m).catch(() => undefined), workerName: name });
+    return await opts.run({ data: job.data, signal: controller.signal, report, log: (m) => void job.log(m).catch(() => undefined), workerName: name, proveOwnership });
   } catch (raw) {
     const reason = controller.signal.reason;
     if (reason === 'shutdown') throw new Error('the worker shut down; the pull resumes on the next attempt');
+    if (reason === 'lost-lock' || (isFerryError(raw) && raw.code === 'pull.lost_ownership')) {
+      // Nothing is written for a job this worker may no longer own; BullMQ's own move fails on the stale token.
+      throw new Error('this worker lost the job; it stopped and left the partial files to the current owner');
+    }
     const err = reason === 'cancel' ? new FerryError('pull.cancelled', 'the pull was cancelled') : raw;
     const code = isFerryError(err) ? err.code : 'pull.failed';
     const message = (err as Error)?.message ?? String(err);

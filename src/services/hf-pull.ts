@@ -1,7 +1,14 @@
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { FerryError, isErrnoException, isFerryError } from '../errors/ferry-error.js';
-import { idToFileName } from '../registry/model-id.js';
+import { partialPathFor } from '../sources/huggingface/partial-file.js';
+/** The Hub mirror follows a pull's growing partial file (src/mirror/pull-through.ts). */
+export { partialPathFor };
+import { assertUnder } from '../sources/huggingface/listed-path.js';
+import { installFiles, overlapsInstalled, type InstallStep } from '../stores/install-files.js';
+import { acquirePartLock, type PartLock } from '../stores/part-lock.js';
+import { lostOwnership } from '../queue/job-fence.js';
 import type { RegistryEntry } from '../registry/registry-entry.js';
 import type { RegistryStore } from '../registry/registry-store.js';
 import { downloadFile, type DownloadOptions, type DownloadTarget } from '../sources/huggingface/download-file.js';
@@ -10,11 +17,11 @@ import { downloadFileParallel, fetchedInParts, SLAB_BYTES, type ParallelSettings
 import { ConnectionBudget, type TransferLimits } from '../sources/http/transfer-limits.js';
 import { downloadWithFailover } from '../sources/huggingface/endpoint-pool.js';
 import type { HfClient, HubFile } from '../sources/huggingface/hf-client.js';
-import { baseName, pickQuant, selectFiles } from '../sources/huggingface/hf-ref.js';
-import { fsyncDirectory } from '../stores/atomic-write.js';
+import { pickQuant, selectFiles } from '../sources/huggingface/hf-ref.js';
 import { assertFreeSpace } from '../stores/disk-space.js';
 import type { PullFileStatus, PullJobData, PullProgress, PullResult } from '../queue/pull-status.js';
 import { PullProgressTracker } from './pull-progress.js';
+import { sameSource } from './pull-source.js';
 import { isWithin } from '../util/is-within.js';
 
 export interface HfPullDeps {
@@ -32,6 +39,14 @@ export interface HfPullDeps {
   parallel?: { minBytes: number; connections: number; memoryBytes: number };
   /** The worker's limits, shared by all its pulls (config `max_connections_per_host`, `max_bandwidth_bps`). */
   limits?: TransferLimits;
+  /**
+   * The job lock's duration (config `job_lock_ms`): a partial file's owner record goes stale
+   * after it, and a second runner waits twice that for the part lock before giving the job back.
+   * @defaultValue 30000
+   */
+  jobLockMs?: number;
+  /** Test hook: runs before each install step (see installFiles); a throw fails that step. */
+  beforeInstallStep?: (step: InstallStep, index?: number) => void | Promise<void>;
 }
 
 export interface PullJobContext {
@@ -41,6 +56,11 @@ export interface PullJobContext {
   report: (p: PullProgress) => Promise<void>;
   log: (message: string) => void;
   workerName?: string;
+  /**
+   * Throws unless this worker still owns the job (its BullMQ lock token is current). Called
+   * before anything irreversible: installing files, writing the row. Absent: nothing to prove.
+   */
+  proveOwnership?: () => Promise<void>;
 }
 
 interface PlannedFile {
@@ -48,6 +68,8 @@ interface PlannedFile {
   target: DownloadTarget;
   partPath: string;
   dest: string;
+  /** The directory this pull installs into (see installDirFor). */
+  installDir: string;
 }
 
 /**
@@ -71,33 +93,39 @@ export async function runHfPull(deps: HfPullDeps, job: PullJobContext): Promise<
 
   const tmpDir = join(deps.pullRoot, '.tmp');
   await mkdir(tmpDir, { recursive: true });
-  const installed: string[] = [];
+  const lockMs = deps.jobLockMs ?? 30_000;
+  const locks: PartLock[] = [];
   try {
-    await downloadAll(deps, job, plan, tracker);
+    await downloadAll(deps, job, plan, tracker, locks, lockMs);
     tracker.state = 'verifying';
     await tracker.flush();
-    for (const file of plan) {
-      await mkdir(dirname(file.dest), { recursive: true });
-      await rename(file.partPath, file.dest);
-      installed.push(file.dest);
-      await fsyncDirectory(dirname(file.dest));
-    }
     const entry = buildEntry(data, plan, tracker.files);
-    await deps.registry.mutate((draft) => draft.set(entry));
+    await installFiles({
+      files: plan.map((f) => ({ from: f.partPath, to: f.dest })),
+      root: deps.pullRoot,
+      proveOwnership: async () => {
+        await job.proveOwnership?.();
+        for (const [i, lock] of locks.entries()) if (!lock || !(await lock.held())) throw lostOwnership(`the partial file of ${plan[i].hub.path}`);
+      },
+      commit: () => commitRow(deps.registry, entry, plan.map((f) => f.dest), data),
+      beforeStep: deps.beforeInstallStep,
+      log: job.log,
+    });
     for (const file of plan) await rm(`${file.partPath}.json`, { force: true });
     tracker.state = 'completed';
     await tracker.flush({ finished_at: Math.floor(Date.now() / 1000), sha256: entry.sha256, path: entry.path });
     return { model_id: data.model_id, path: entry.path, sha256: entry.sha256, bytes: entry.size_bytes ?? 0 };
   } catch (err) {
-    // Nothing half-installed may stay in the pull root; partial files stay in .tmp for a resume
-    // unless the pull was cancelled or the bytes were wrong.
-    for (const path of installed) await rm(path, { force: true });
-    // A worker shutting down aborts too, but its partial files are what the next worker resumes.
-    const cancelled = isFerryError(err) && err.code === 'pull.cancelled' && job.signal.reason !== 'shutdown';
+    // installFiles put any file it had moved back into .tmp: partial files stay for a resume
+    // unless the pull was cancelled or the bytes were wrong. A worker shutting down, or one that
+    // lost the job, aborts too, but its partial files are what the next runner resumes.
+    const cancelled = job.signal.reason === 'cancel';
     if (cancelled || (isFerryError(err) && (err.code === 'pull.checksum_mismatch' || err.code === 'pull.size_mismatch'))) {
-      for (const file of plan) await removePartial(file.partPath);
+      for (const [i, file] of plan.entries()) await removePartialIfFree(file.partPath, locks[i]);
     }
     throw err;
+  } finally {
+    for (const lock of locks) await lock?.release(); // sparse when a download failed before others took their lock
   }
 }
 
@@ -106,7 +134,7 @@ export async function runHfPull(deps: HfPullDeps, job: PullJobContext): Promise<
  * them (`pull_connections`) and the memory budget (`pull_memory_bytes`). The first failure
  * stops the others (their partial files stay for a resume) and is the one thrown.
  */
-async function downloadAll(deps: HfPullDeps, job: PullJobContext, plan: PlannedFile[], tracker: PullProgressTracker): Promise<void> {
+async function downloadAll(deps: HfPullDeps, job: PullJobContext, plan: PlannedFile[], tracker: PullProgressTracker, locks: PartLock[], lockMs: number): Promise<void> {
   const connections = deps.parallel?.connections ?? 1;
   const budget = new ConnectionBudget(connections);
   const inParts = plan.filter((f) => fetchedInParts(f.target.size, deps.parallel && { ...deps.parallel, memoryBytes: 0 })).length;
@@ -121,7 +149,13 @@ async function downloadAll(deps: HfPullDeps, job: PullJobContext, plan: PlannedF
       try {
         const share = budget.join();
         try {
-          await downloadOne(deps, job, plan[i], i, tracker, signal, { ...deps.parallel!, memoryBytes, pullBudget: share, limits: deps.limits });
+          // One runner per partial file: nothing below reads or writes it before this returns.
+          const lock = await acquirePartLock(plan[i].partPath, { staleMs: lockMs, waitMs: 2 * lockMs, signal, log: (m) => job.log(`${plan[i].hub.path}: ${m}`) });
+          locks[i] = lock;
+          await downloadOne(deps, job, plan[i], i, tracker, AbortSignal.any([signal, lock.lost]), { ...deps.parallel!, memoryBytes, pullBudget: share, limits: deps.limits }).catch((err) => {
+            if (lock.lost.aborted && !signal.aborted) throw lostOwnership(`the partial file of ${plan[i].hub.path}`);
+            throw err;
+          });
         } finally {
           share.leave();
         }
@@ -189,7 +223,7 @@ async function planFiles(deps: HfPullDeps, job: PullJobContext, hubFiles: HubFil
   const { data, signal } = job;
   const repo = data.hf_repo!;
   const snapshot = await deps.registry.read();
-  const multiDir = hubFiles.length > 1 && !hubFiles.every((f) => f.path.toLowerCase().endsWith('.gguf'));
+  const installDir = await installDirFor(deps.pullRoot, data.model_id, snapshot.models);
   let commit: string | undefined;
   const plan: PlannedFile[] = [];
   for (const hub of hubFiles) {
@@ -210,32 +244,69 @@ async function planFiles(deps: HfPullDeps, job: PullJobContext, hubFiles: HubFil
       sha256,
       gitSha1: sha256 ? undefined : resolved.gitSha1 ?? hub.gitSha1,
     };
-    const dest = destinationFor(deps.pullRoot, data.model_id, hub.path, multiDir, snapshot.models);
-    plan.push({ hub, target, dest, partPath: partialPathFor(deps.pullRoot, data.model_id, hub.path) });
+    const dest = assertUnder(installDir, hub.path, repo);
+    plan.push({ hub, target, dest, installDir, partPath: partialPathFor(deps.pullRoot, data.model_id, hub.path) });
   }
   return plan;
 }
 
 /**
- * Where a pull's file grows while it downloads. The Hub mirror follows this file to stream
- * bytes to its clients as they land (src/mirror/pull-through.ts), so it is the one place that names it.
+ * Each id owns its files: a pull installs into `<pull_root>/<id>/` (the id URL-encoded, so
+ * `x:y` is `x%3Ay` and can never meet `x-y`), the files keeping their paths from the repo.
+ * When that directory is taken (this id's current row lives there, i.e. a re-pull, or an older
+ * row of any id names something inside it, or a stray file sits at its name), the pull
+ * installs into `<pull_root>/<id>~<random>/` instead: `~` is in no id and in no older Ferry
+ * layout, so the new files get names nothing else uses and the old ones stay until the new
+ * row commits. Rows written by earlier versions (`<pull_root>/<file>`) stay where they are.
  */
-export function partialPathFor(pullRoot: string, modelId: string, hubPath: string): string {
-  return join(pullRoot, '.tmp', `${idToFileName(modelId)}--${idToFileName(hubPath)}.part`);
+export async function installDirFor(pullRoot: string, modelId: string, models: ReadonlyMap<string, RegistryEntry>): Promise<string> {
+  const base = join(pullRoot, encodeURIComponent(modelId));
+  const named = [...models.values()].some((e) => pathsOf(e).some((p) => sharesPath(p, base)));
+  const info = await lstat(base).catch(() => undefined);
+  if (!named && (!info || info.isDirectory())) return base;
+  return `${base}~${randomBytes(4).toString('hex')}`;
+}
+
+/** Every path a row names: its path and its files'. */
+function pathsOf(entry: RegistryEntry): string[] {
+  return [entry.path, ...(entry.files ?? []).map((f) => f.path)].filter((p): p is string => typeof p === 'string').map((p) => resolve(p));
+}
+
+function sharesPath(a: string, b: string): boolean {
+  return overlapsInstalled(a, [b]) || overlapsInstalled(b, [a]);
 }
 
 /**
- * GGUFs (single or split) land as `<pull_root>/<file>` as hal0 expects; other multi-file models
- * get a directory of their own. A name another model's row already uses goes under `<id>/`.
+ * The row write, under the registry's lock: refused with model.path_conflict if another row
+ * names one of the new paths (two rows never share a file), and answers what the replaced row
+ * named so installFiles can remove it once this has committed. A replaced directory that
+ * another row's file sits in (an older layout could do that) is reduced to this row's own files.
  */
-function destinationFor(pullRoot: string, modelId: string, path: string, multiDir: boolean, models: ReadonlyMap<string, RegistryEntry>): string {
-  if (multiDir) return join(pullRoot, idToFileName(modelId), ...path.split('/'));
-  const flat = join(pullRoot, baseName(path));
-  for (const entry of models.values()) {
-    if (entry.id === modelId) continue;
-    if (entry.path === flat || entry.files?.some((f) => f.path === flat)) return join(pullRoot, idToFileName(modelId), baseName(path));
-  }
-  return flat;
+async function commitRow(registry: RegistryStore, entry: RegistryEntry, installed: string[], data: PullJobData): Promise<string[]> {
+  return registry.mutate((draft) => {
+    const current = draft.get(entry.id);
+    // The API checked this when the pull started; the row may have changed since (ferry model add, another host).
+    if (current && !data.replace && !sameSource(current, data)) {
+      throw new FerryError('model.source_conflict', `"${entry.id}" was registered from other coordinates while this pull ran; nothing was replaced`, {
+        hint: 'pull it under another id, or send { "replace": true }',
+      });
+    }
+    const others = [...draft.values()].filter((e) => e.id !== entry.id);
+    for (const other of others) {
+      const clash = pathsOf(other).find((p) => installed.some((to) => sharesPath(p, resolve(to))));
+      if (clash) {
+        throw new FerryError('model.path_conflict', `"${other.id}" already names ${clash}; "${entry.id}" is not installed over it`, {
+          details: { other_id: other.id, path: clash },
+        });
+      }
+    }
+    const old = draft.get(entry.id);
+    draft.set(entry);
+    if (!old) return [];
+    const otherPaths = others.flatMap(pathsOf);
+    const mine = pathsOf(old).filter((p) => !installed.some((to) => resolve(to) === p));
+    return mine.filter((p) => !otherPaths.some((o) => overlapsInstalled(p, [o])));
+  });
 }
 
 async function checkFreeSpace(deps: HfPullDeps, plan: PlannedFile[]): Promise<void> {
@@ -249,12 +320,14 @@ async function checkFreeSpace(deps: HfPullDeps, plan: PlannedFile[]): Promise<vo
 
 function buildEntry(data: PullJobData, plan: PlannedFile[], files: PullFileStatus[]): RegistryEntry {
   const first = plan[0];
+  // Split GGUFs: the row names the first shard (llama.cpp finds the rest beside it); other multi-file models: their directory.
   const multiDir = plan.length > 1 && !plan.every((p) => p.hub.path.toLowerCase().endsWith('.gguf'));
+
   const total = files.reduce((n, f) => n + f.bytes_total, 0);
   const isGguf = first.hub.path.toLowerCase().endsWith('.gguf');
   return {
     id: data.model_id,
-    path: multiDir ? dirname(first.dest) : first.dest,
+    path: multiDir ? first.installDir : first.dest,
     size_bytes: total,
     ...(files[0].sha256 ? { sha256: files[0].sha256 } : {}),
     hf_repo: data.hf_repo,
@@ -262,7 +335,8 @@ function buildEntry(data: PullJobData, plan: PlannedFile[], files: PullFileStatu
     ...(first.target.revision && /^[0-9a-f]{40}$/.test(first.target.revision) ? { revision: first.target.revision } : {}),
     backends: isGguf ? ['llama.cpp'] : [],
     capabilities: ['chat'],
-    ...(plan.length > 1 ? { files: plan.map((p, i) => ({ path: p.dest, sha256: files[i].sha256, size_bytes: files[i].bytes_total })) } : {}),
+    // hf_filename per file: what "same source" compares (the repo's file set), whatever the layout.
+    ...(plan.length > 1 ? { files: plan.map((p, i) => ({ path: p.dest, hf_filename: p.hub.path, sha256: files[i].sha256, size_bytes: files[i].bytes_total })) } : {}),
     created_at: new Date().toISOString(),
   };
 }
@@ -283,6 +357,18 @@ function asDiskError(err: unknown): unknown {
     return new FerryError('pull.disk_full', 'the disk filled up during the download; the partial file is kept for a resume', { cause: err });
   }
   return err;
+}
+
+/** Removes a partial this run holds, or one nobody holds (an earlier attempt's); never another runner's. */
+async function removePartialIfFree(partPath: string, held: PartLock | undefined): Promise<void> {
+  if (held) return removePartial(partPath);
+  const lock = await acquirePartLock(partPath, { staleMs: 30_000, waitMs: 0 }).catch(() => undefined);
+  if (!lock) return;
+  try {
+    await removePartial(partPath);
+  } finally {
+    await lock.release();
+  }
 }
 
 async function removePartial(partPath: string): Promise<void> {

@@ -10,6 +10,7 @@ import { HashingPassThrough, sha256File, type ProgressFn } from '../util/hash-st
 import { fsyncDirectory, tempPathFor } from '../stores/atomic-write.js';
 import { pathExists } from '../util/fs-exists.js';
 import { isWithin } from '../util/is-within.js';
+import { rowRepoFiles, sameSource } from './pull-source.js';
 
 export interface AddModelInput {
   id: string;
@@ -34,6 +35,15 @@ export interface ModelServiceDeps {
   openAIExtras?: () => Promise<OpenAIModel[]>;
   /** Whether an NPU runtime is present (cached by the caller): FLM rows are then `pullable`. */
   npuPresent?: () => Promise<boolean>;
+  /** Where the catalogue pulls an id from, to say when a row under a catalogue id came from elsewhere. */
+  catalogue?: (id: string) => Promise<{ hf_repo: string; hf_file?: string } | undefined>;
+}
+
+/** Set on GET /api/models/<id> when the id is a catalogue id and its row came from other coordinates. */
+export interface SourceConflict {
+  catalogue: { hf_repo: string; hf_file: string | null };
+  registry: { hf_repo: string | null; hf_file: string[] };
+  message: string;
 }
 
 /** Fields a user may change with `update`; path, digests and id belong to Ferry. */
@@ -96,6 +106,21 @@ export class ModelService {
     const entry = await this.deps.registry.get(id);
     if (!entry) throw new FerryError('model.not_found', `model "${id}" is not in the registry`);
     return entry;
+  }
+
+  /** `get`, plus `source_conflict` when a catalogue id's row did not come from the catalogue's repo and file. */
+  async getWithSource(id: string): Promise<RegistryEntry & { source_conflict?: SourceConflict }> {
+    const entry = await this.get(id);
+    const coords = await this.deps.catalogue?.(id);
+    if (!coords || sameSource(entry, { hf_repo: coords.hf_repo, hf_files: coords.hf_file ? [coords.hf_file] : [] })) return entry;
+    return {
+      ...entry,
+      source_conflict: {
+        catalogue: { hf_repo: coords.hf_repo, hf_file: coords.hf_file ?? null },
+        registry: { hf_repo: entry.hf_repo ?? null, hf_file: rowRepoFiles(entry) },
+        message: `"${id}" is a catalogue id for ${coords.hf_repo}, but this row came from ${entry.hf_repo ?? 'another source'}`,
+      },
+    };
   }
 
   async find(id: string): Promise<RegistryEntry | undefined> {

@@ -10,12 +10,15 @@ import { assertFilePattern, assertRepoId, assertRevision, modelIdFromFileName, p
 import { assertFreeSpace } from '../stores/disk-space.js';
 import type { FlmSource } from '../sources/flm/flm-source.js';
 import { hasFlmTagShape } from '../registry/model-id.js';
+import { coordinatesOf, rowRepoFiles, sameSource } from './pull-source.js';
 
 export interface PullRequestBody {
   hf_repo?: string;
   hf_file?: string | string[];
   revision?: string;
   sha256?: string;
+  /** Pull even though the id's row came from other coordinates; the new files replace it once they are installed. */
+  replace?: boolean;
 }
 
 export interface PullStarted {
@@ -35,7 +38,7 @@ export interface PullStarted {
 
 /** Where a pull's coordinates may come from when the request has none (issue #4 adds the catalogue and FLM). */
 export interface CoordinateLookup {
-  (modelId: string): Promise<{ hf_repo: string; hf_file?: string; revision?: string } | undefined>;
+  (modelId: string): Promise<{ hf_repo: string; hf_file?: string | string[]; revision?: string } | undefined>;
 }
 
 export interface PullServiceDeps {
@@ -61,12 +64,13 @@ export class PullService {
     if (hasFlmTagShape(rawRef) && !body.hf_repo) return this.startFlm(rawRef, chain);
     const shorthand = parseHfShorthand(rawRef);
     const { request, bytes } = shorthand ? await this.fromShorthand(shorthand) : { request: await this.fromId(rawRef, body), bytes: undefined };
-    const present = await this.presentEntry(request.model_id, body.sha256);
+    const present = await this.presentEntry(request, body);
     if (present) {
       return { httpStatus: 200, id: null, model_id: present.id, state: 'completed', source: 'hf', hf_repo: present.hf_repo, hf_file: present.hf_filename, status_url: statusUrl(present.id), ...(shorthand ? { derived_from: rawRef } : {}) };
     }
     await this.preflight(request, bytes);
     const { jobId, resumed } = await this.deps.queue.enqueue(chain ? { ...request, chain } : request);
+    if (resumed) await this.assertSameRequest(jobId, request);
     const status = await this.deps.queue.statusOfJob(jobId);
     return {
       httpStatus: 202,
@@ -152,8 +156,10 @@ export class PullService {
     const modelId = assertModelId(rawId);
     let { hf_repo, hf_file, revision } = body;
     if (!hf_repo) {
+      // The catalogue speaks for its ids, not whatever row sits under one: a row from another
+      // repo then answers model.source_conflict instead of "already present".
       const known = (await this.deps.registry.get(modelId)) ?? undefined;
-      const coords = known?.hf_repo ? { hf_repo: known.hf_repo, hf_file: known.hf_filename, revision: known.revision } : await this.deps.catalogue?.(modelId);
+      const coords = (await this.deps.catalogue?.(modelId)) ?? (known?.hf_repo ? { hf_repo: known.hf_repo, hf_file: repoFilesOf(known), revision: known.revision } : undefined);
       if (!coords) {
         throw new FerryError('model.invalid_source', `no source for "${modelId}": it is not in the registry or the catalogue`, { hint: 'pass { "hf_repo": "org/name", "hf_file": "file.gguf" }' });
       }
@@ -171,20 +177,41 @@ export class PullService {
       hf_files: files.map(assertFilePattern),
       ...(revision !== undefined ? { revision: assertRevision(revision) } : {}),
       ...(body.sha256 ? { expected_sha256: body.sha256 } : {}),
+      ...(body.replace === true ? { replace: true } : {}),
       requested_at: Date.now(),
     };
   }
 
   /**
-   * Present means: a row, its file on disk, (when asked for) the same sha256, and no verify
-   * that found it corrupt or missing: `ferry model verify`'s hint is to pull such a model again.
+   * Present means: a row from the same source (repo, file set, pinned revision), its file on
+   * disk, (when asked for) the same sha256, and no verify that found it corrupt or missing
+   * (`ferry model verify`'s hint is to pull such a model again). A row from other coordinates
+   * is a conflict, never "present", unless the request says `replace: true`.
    */
-  private async presentEntry(modelId: string, sha256?: string): Promise<RegistryEntry | undefined> {
-    const entry = await this.deps.registry.get(modelId);
-    if (!entry?.sha256 || (sha256 && entry.sha256 !== sha256)) return undefined;
+  private async presentEntry(request: PullJobData, body: PullRequestBody): Promise<RegistryEntry | undefined> {
+    const entry = await this.deps.registry.get(request.model_id);
+    if (!entry) return undefined;
+    if (!sameSource(entry, request)) {
+      if (request.replace) return undefined;
+      throw new FerryError('model.source_conflict', `"${entry.id}" is in the registry from ${entry.hf_repo ? `${entry.hf_repo} (${rowRepoFiles(entry).join(', ') || 'no file recorded'})` : 'another source'}, not from ${request.hf_repo} ${request.hf_files?.join(', ') ?? ''}`.trim(), {
+        hint: 'pull it under another id, or send { "replace": true } to replace it once the new files are installed',
+        details: { registry: { hf_repo: entry.hf_repo ?? null, hf_file: rowRepoFiles(entry), revision: entry.revision ?? null }, requested: coordinatesOf(request) },
+      });
+    }
+    if (!entry.sha256 || (body.sha256 && entry.sha256 !== body.sha256)) return undefined;
     if (entry.metadata && typeof entry.metadata === 'object' && 'corrupt' in entry.metadata) return undefined;
     const exists = await stat(entry.path).then(() => true, () => false);
     return exists ? entry : undefined;
+  }
+
+  /** A pull joined by deduplication must be the same request; another one is told what is running. */
+  private async assertSameRequest(jobId: string, request: PullJobData): Promise<void> {
+    const running = (await this.deps.queue.getJob(jobId))?.data;
+    if (!running || sameRequest(running, request)) return;
+    throw new FerryError('pull.conflict', `"${request.model_id}" is already being pulled with other coordinates (job ${jobId})`, {
+      hint: 'wait for it to finish or cancel it, or pull under another id',
+      details: { job_id: jobId, running: coordinatesOf(running), requested: coordinatesOf(request) },
+    });
   }
 
   /**
@@ -200,12 +227,23 @@ export class PullService {
         const chosen = patterns.length > 0 ? selectFiles(files, patterns, request.hf_repo!) : pickQuant(files, undefined, request.hf_repo!);
         bytes = chosen.reduce((n, f) => n + f.size, 0);
       } catch (err) {
-        if (isFerryError(err) && (err.code === 'source.not_found' || err.code === 'model.invalid_source')) throw err;
+        if (isFerryError(err) && (err.code === 'source.not_found' || err.code === 'model.invalid_source' || err.code === 'source.bad_listing')) throw err;
         return;
       }
     }
     await assertFreeSpace(this.deps.pullRoot, bytes, this.deps.diskMarginBytes);
   }
+}
+
+function sameRequest(a: PullJobData, b: PullJobData): boolean {
+  const files = (d: PullJobData) => JSON.stringify([...(d.hf_files ?? [])].sort());
+  return a.source === b.source && a.hf_repo === b.hf_repo && files(a) === files(b) && a.revision === b.revision && a.expected_sha256 === b.expected_sha256;
+}
+
+/** A row's repo files as request patterns (all of them: a re-pull asks for the same set). */
+function repoFilesOf(entry: RegistryEntry): string[] | undefined {
+  const files = rowRepoFiles(entry);
+  return files.length ? files : undefined;
 }
 
 function statusUrl(modelId: string): string {

@@ -54,6 +54,8 @@ export type Fault = (
   | { kind: 'chunked'; times?: number }
   | { kind: 'status'; status: 429 | 500 | 502 | 503 | 504 | 416; retryAfter?: number; times?: number }
   | { kind: 'slow'; bytesPerSecond: number }
+  /** The response head of a ranged GET waits this long (a slow resumed response, to hit a race). */
+  | { kind: 'delay'; ms: number; times?: number }
 ) & { atByte?: number };
 
 export interface RequestLog {
@@ -67,6 +69,8 @@ export interface RequestLog {
   status: number;
   /** Date.now() when the request arrived. */
   time: number;
+  /** Body bytes written to the response so far (what "fetched from the CDN" counts). */
+  bytes: number;
 }
 
 export interface FakeHub {
@@ -95,6 +99,10 @@ export interface FakeHubOptions {
   pageSize?: number;
   /** Serve the hub and the CDN over https with this certificate (it must name 127.0.0.1 and 127.0.0.2). */
   tls?: { cert: Buffer; key: Buffer };
+  /** Address the hub listens on. @defaultValue '127.0.0.1' */
+  host?: string;
+  /** Address the CDN listens on (another port of `host` is another origin). @defaultValue 127.0.0.2, else localhost */
+  cdnHost?: string;
 }
 
 const CHUNK = 1024 * 1024;
@@ -235,10 +243,11 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
   const serve = (listener: RequestListener): Server => (opts.tls ? createHttpsServer(opts.tls, listener) : createServer(listener));
   const hubServer = serve((req, res) => handle('hub', req, res, routeHub));
   const cdnServer = serve((req, res) => handle('cdn', req, res, routeCdn));
-  const hubPort = await listen(hubServer, '127.0.0.1');
-  const cdnHost = await listenOnOtherHost(cdnServer);
+  const hubHost = opts.host ?? '127.0.0.1';
+  const hubPort = await listen(hubServer, hubHost);
+  const cdnHost = opts.cdnHost ? `${opts.cdnHost}:${await listen(cdnServer, opts.cdnHost)}` : await listenOnOtherHost(cdnServer);
   const scheme = opts.tls ? 'https' : 'http';
-  const url = `${scheme}://127.0.0.1:${hubPort}`;
+  const url = `${scheme}://${hubHost}:${hubPort}`;
   const cdnUrl = `${scheme}://${cdnHost}`;
 
   function handle(
@@ -255,8 +264,14 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
       authorization: req.headers.authorization,
       status: 0,
       time: Date.now(),
+      bytes: 0,
     };
     log.push(entry);
+    const writeBody = res.write;
+    res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
+      if (chunk && typeof (chunk as Buffer).length === 'number') entry.bytes += (chunk as Buffer).length;
+      return (writeBody as (...a: unknown[]) => boolean).apply(this, [chunk, ...rest]);
+    } as typeof writeBody;
     const writeHead = res.writeHead;
     res.writeHead = function (this: ServerResponse, ...args: Parameters<typeof writeHead>) {
       entry.status = args[0];
@@ -469,6 +484,10 @@ export async function startFakeHub(opts: FakeHubOptions = {}): Promise<FakeHub> 
     let range = parseRange(req.headers.range, size);
     const start0 = range && range !== 'unsatisfiable' ? range[0] : 0;
     if (isGet && file.requireRange && !req.headers.range) throw new HttpError(400, undefined, 'Range header required for this file');
+    if (range && isGet) {
+      const delay = takeFault(repoId, file.path, (f) => f.kind === 'delay', start0);
+      if (delay?.kind === 'delay' && !(await pause(delay.ms, signal))) return;
+    }
     if (range && isGet && takeFault(repoId, file.path, (f) => f.kind === 'ignore-range', start0)) range = undefined;
     if (range === 'unsatisfiable') {
       throw new HttpError(416, undefined, 'Range Not Satisfiable', { 'Content-Range': `bytes */${size}` });

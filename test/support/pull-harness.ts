@@ -6,9 +6,10 @@ import { FerryContext } from '../../src/app/create-context.js';
 import { startWorkers, type RunningWorkers } from '../../src/app/start-workers.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import type { PullStatus } from '../../src/queue/pull-status.js';
-import { startFakeHub, type FakeHub } from './fake-hub.js';
+import { startFakeHub, type FakeHub, type FakeHubOptions } from './fake-hub.js';
 import { TEST_TLS } from './test-tls.js';
 import { makeTempHome } from './temp-home.js';
+import { dropPrefix } from './redis-prefix.js';
 
 export interface PullHarness {
   hub: FakeHub;
@@ -32,9 +33,13 @@ export const TEST_CONFIG_TOML = `stall_timeout_s = 2\nretry_base_ms = 50\njob_lo
  * `hubTls`: the fake Hub speaks https (test/support/test-tls.ts); only processes started with
  * NODE_EXTRA_CA_CERTS trust it.
  */
-export async function startPullHarness(opts: { worker?: boolean; configToml?: string; hubToken?: boolean; hubTls?: boolean } = {}): Promise<PullHarness> {
-  const hub = await startFakeHub(opts.hubTls ? { tls: TEST_TLS } : {});
-  const temp = await makeTempHome({ HF_ENDPOINT: hub.url, ...(opts.hubToken ? { HF_TOKEN: hub.token } : {}) });
+/** `hubTls`: the fake Hub speaks https (test/support/test-tls.ts); only processes started with NODE_EXTRA_CA_CERTS trust it. */
+/** `redisUrl`: a private redis-server instead of the shared one; `hub`: the fake Hub's own options. */
+export async function startPullHarness(
+  opts: { worker?: boolean; configToml?: string; hubToken?: boolean; hubTls?: boolean; redisUrl?: string; hub?: FakeHubOptions } = {},
+): Promise<PullHarness> {
+  const hub = await startFakeHub({ ...(opts.hubTls ? { tls: TEST_TLS } : {}), ...opts.hub });
+  const temp = await makeTempHome({ HF_ENDPOINT: hub.url, ...(opts.hubToken ? { HF_TOKEN: hub.token } : {}), ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}) });
   await mkdir(temp.home, { recursive: true });
   await writeFile(join(temp.home, 'config.toml'), opts.configToml ?? TEST_CONFIG_TOML);
   const config = loadConfig(temp.env);
@@ -77,6 +82,8 @@ export async function startPullHarness(opts: { worker?: boolean; configToml?: st
     async cleanup() {
       for (const w of running) await w.close().catch(() => undefined);
       await app.close();
+      // A private Redis may be down at the end of a restart test (the shared one is cleaned by temp.cleanup).
+      if (opts.redisUrl) await dropPrefix(config.queuePrefix, opts.redisUrl).catch(() => undefined);
       await ctx.close();
       await hub.close();
       await temp.cleanup(); // drops the prefix last, after every connection that could write to it is closed

@@ -30,8 +30,8 @@ export async function keysUnder(prefix: string, limit = 1000): Promise<string[]>
 }
 
 /** Removes every key of a test's BullMQ prefix (queues and Ferry's own keys). */
-export async function dropPrefix(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+export async function dropPrefix(prefix: string, redisUrl = REDIS_URL): Promise<void> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   try {
     let cursor = '0';
     do {

@@ -13,7 +13,7 @@ export async function modelRoutes(app: FastifyInstance, { services }: { services
   });
 
   app.get<IdParams>('/api/models/:id', { schema: { params: ModelIdParams, response: { 200: ModelEntrySchema, ...errorResponses } } }, async (req) => {
-    return services.models.get(req.params.id);
+    return services.models.getWithSource(req.params.id);
   });
 
   app.delete<IdParams>(

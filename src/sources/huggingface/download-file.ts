@@ -70,6 +70,7 @@ export async function downloadFile(opts: DownloadOptions): Promise<DownloadResul
   let restartedOn416 = false;
   for (;;) {
     throwIfAborted(signal);
+    hashes = await alignToHashedPrefix(partPath, target, hashes, signal);
     const have = hashes.bytes;
     if (target.size !== undefined && have === target.size) break;
     if (target.size !== undefined && have > target.size) {
@@ -110,11 +111,28 @@ export async function downloadFile(opts: DownloadOptions): Promise<DownloadResul
       } else {
         throw err;
       }
-      // The write stream may have lost bytes that were already hashed: re-hash what is on disk.
-      if ((await fileSize(partPath)) !== hashes.bytes) hashes = await hashPrefix(partPath, target, signal);
+      // A failed write may have lost bytes that were already hashed (re-hash what is on disk); more
+      // bytes than were hashed were written by nobody we know of (cut back to the hashed prefix).
+      hashes = await alignToHashedPrefix(partPath, target, hashes, signal);
     }
   }
   return verify(partPath, recordPath, target, hashes);
+}
+
+/**
+ * Bytes land where they are hashed: before each request the partial file is cut back to the
+ * hashed prefix (a write that failed half-way, or anything else, may have left more), so the
+ * Range asked for and the offset written at are the same. A file shorter than what was hashed
+ * is re-hashed from disk.
+ */
+async function alignToHashedPrefix(partPath: string, target: DownloadTarget, hashes: Hashes, signal: AbortSignal): Promise<Hashes> {
+  const onDisk = await fileSize(partPath);
+  if (onDisk === hashes.bytes) return hashes;
+  if (onDisk > hashes.bytes) {
+    await truncate(partPath, hashes.bytes);
+    return hashes;
+  }
+  return hashPrefix(partPath, target, signal);
 }
 
 export interface Hashes {
@@ -202,9 +220,14 @@ export async function verify(partPath: string, recordPath: string, target: Downl
       throw await fail('pull.checksum_mismatch', `${target.path}: git sha1 ${sha1} does not match the expected ${target.gitSha1}`, { expected: target.gitSha1, found: sha1 });
     }
   }
-  // Durable before it is renamed into place and indexed.
+  // Durable before it is renamed into place and indexed; and, on the same descriptor, exactly the
+  // bytes that were hashed (the caller holds the part lock, so nothing else can have written it).
   const handle = await open(partPath, 'r');
   try {
+    const onDisk = (await handle.stat()).size;
+    if (onDisk !== hashes.bytes) {
+      throw await fail('pull.size_mismatch', `${target.path}: the partial file holds ${onDisk} bytes, ${hashes.bytes} were hashed`, { expected: hashes.bytes, found: onDisk });
+    }
     await handle.sync();
   } finally {
     await handle.close();

@@ -5,6 +5,7 @@ import { FerryError } from '../../errors/ferry-error.js';
 import { copyStreamIntoSink, type ByteSink } from '../../util/byte-sink.js';
 import { socketGet } from '../http/socket-get.js';
 import { header, hubError, RetryableHubError } from './hub-errors.js';
+import { assertListedPath } from './listed-path.js';
 
 export interface HfClientOptions {
   /** `HF_ENDPOINT`, e.g. https://huggingface.co or a mirror. */
@@ -121,9 +122,10 @@ export class HfClient {
       }
       if (!Array.isArray(items)) throw new FerryError('source.bad_response', `${repo}: the tree API did not answer a list`);
       for (const item of items as Array<Record<string, any>>) {
-        if (item?.type !== 'file' || typeof item.path !== 'string') continue;
+        if (item?.type !== 'file') continue;
+        // One bad entry fails the whole listing: a pull never picks around hostile names.
         files.push({
-          path: item.path,
+          path: assertListedPath(item.path, repo),
           size: Number(item.lfs?.size ?? item.size ?? 0),
           sha256: typeof item.lfs?.oid === 'string' ? item.lfs.oid : undefined,
           gitSha1: typeof item.oid === 'string' ? item.oid : undefined,

@@ -2,6 +2,7 @@ import picomatch from 'picomatch';
 import { FerryError } from '../../errors/ferry-error.js';
 import { describe } from '../../registry/model-id.js';
 import type { HubFile } from './hf-client.js';
+import { assertListedPath } from './listed-path.js';
 
 const REPO_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}\/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
 const REVISION = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$/;
@@ -51,7 +52,9 @@ export function selectFiles(files: HubFile[], patterns: string[], repo: string):
   const chosen = new Map<string, HubFile>();
   for (const pattern of patterns) {
     const isMatch = picomatch(pattern, { dot: false });
-    const hits = files.filter((f) => f.path === pattern || isMatch(f.path));
+    // Listings are checked when read (HfClient.listFiles); checked again here because a glob such as
+    // `.[.]` matches `..` even with dot: false, so no glob may ever see an unchecked path.
+    const hits = files.filter((f) => f.path === pattern || isMatch(f.path)).map((f) => ({ ...f, path: assertListedPath(f.path, repo) }));
     if (hits.length === 0) {
       throw new FerryError('source.not_found', `${repo}: no file matches ${describe(pattern)}`, { hint: `files: ${sample(files.map((f) => f.path))}` });
     }
