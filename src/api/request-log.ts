@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { redactUrlSecrets } from './logger-options.js';
 
 /**
  * One log line per request, at debug (fastify's own two lines per request are turned off in
@@ -7,6 +8,6 @@ import fp from 'fastify-plugin';
  */
 export const requestLog = fp(async (app: FastifyInstance) => {
   app.addHook('onResponse', async (request, reply) => {
-    request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    request.log.debug({ method: request.method, url: redactUrlSecrets(request.url), // a token in a query string never reaches the log status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
   });
 });
