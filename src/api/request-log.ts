@@ -8,6 +8,7 @@ import { redactUrlSecrets } from './logger-options.js';
  */
 export const requestLog = fp(async (app: FastifyInstance) => {
   app.addHook('onResponse', async (request, reply) => {
-    request.log.debug({ method: request.method, url: redactUrlSecrets(request.url), // a token in a query string never reaches the log status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+    // A token in a query string never reaches the log.
+    request.log.debug({ method: request.method, url: redactUrlSecrets(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
   });
 });
