@@ -101,8 +101,10 @@ describe('verify jobs', () => {
     expect(again.exitCode, again.stderr).toBe(0);
     expect(again.stdout).not.toContain('already present');
     expect(again.stdout).toMatch(/^re: completed -> /m);
-    expect(sha(await readFile(entry.path))).toBe(sha(good));
-    expect((await h.app.inject('/api/models/re')).json().metadata?.corrupt).toBeUndefined();
+    // A re-pull installs beside the old file and removes it once the new row commits (#11): read the new row's path.
+    const fresh = (await h.app.inject('/api/models/re')).json();
+    expect(sha(await readFile(fresh.path))).toBe(sha(good));
+    expect(fresh.metadata?.corrupt).toBeUndefined();
   });
 
   it('reports an FLM directory as not verifiable, not corrupt, and leaves the entry alone', async () => {
